@@ -1,0 +1,66 @@
+"""Compare a record's daily magnesium with the recommended-intake table.
+
+The comparison is a pure lookup in knowledge data, done before the engine
+runs so that only its outcome (not the raw numbers) reaches the rules: two
+people with different intakes but the same outcome give the engine the same
+facts, which is what makes results cacheable.
+"""
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from .knowledge import IntakeRow, KnowledgeBase
+
+BELOW = "below"
+ADEQUATE = "adequate"
+UNKNOWN_INTAKE = "unknown_intake"
+UNKNOWN_AGE = "unknown_age"
+
+
+@dataclass(frozen=True)
+class IntakeAssessment:
+    status: str
+    recommended: Optional[int] = None
+    basis: Optional[str] = None  # pregnant | lactating | female | male | sex_unknown
+    row_id: Optional[str] = None
+    sex_note: bool = False  # flag raised only because sex is unknown
+    age_may_change: bool = False  # unknown age, and some age would make it below
+
+    def key(self) -> Tuple:
+        return (self.status, self.recommended, self.basis, self.row_id, self.sex_note, self.age_may_change)
+
+
+def recommended_for(row: IntakeRow, answers: Mapping) -> Tuple[int, str]:
+    """The contract's column choice: pregnancy, then lactation, then sex, else the higher."""
+    if answers.get("pregnant") is True and row.pregnant is not None:
+        return row.pregnant, "pregnant"
+    if answers.get("lactating") is True and row.lactating is not None:
+        return row.lactating, "lactating"
+    sex = answers.get("sex")
+    if sex == "female":
+        return row.female, "female"
+    if sex == "male":
+        return row.male, "male"
+    return max(row.male, row.female), "sex_unknown"
+
+
+def row_for_age(kb: KnowledgeBase, age: float) -> IntakeRow:
+    for row in kb.intake_rows:
+        if row.min_age <= age and (row.below_age is None or age < row.below_age):
+            return row
+    return kb.intake_rows[-1]
+
+
+def assess(kb: KnowledgeBase, answers: Mapping) -> IntakeAssessment:
+    intake = answers.get("magnesium_intake_mg")
+    if intake is None:
+        return IntakeAssessment(UNKNOWN_INTAKE)
+    age = answers.get("age_years")
+    if age is None:
+        highest = max(recommended_for(row, answers)[0] for row in kb.intake_rows)
+        return IntakeAssessment(UNKNOWN_AGE, recommended=highest, age_may_change=intake < highest)
+    row = row_for_age(kb, age)
+    recommended, basis = recommended_for(row, answers)
+    if intake >= recommended:
+        return IntakeAssessment(ADEQUATE, recommended, basis, row.id)
+    sex_note = basis == "sex_unknown" and intake >= min(row.male, row.female)
+    return IntakeAssessment(BELOW, recommended, basis, row.id, sex_note=sex_note)

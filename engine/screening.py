@@ -1,0 +1,281 @@
+"""Record -> facts -> experta run -> Result: the one way anything is screened.
+
+Every front end (batch, interview, audit replay, Python API) calls
+:class:`Screener`, so the same answers always give the same result. The
+engine is built once per Screener and reused with ``reset()``. Its output
+depends only on the facts it is given (:class:`FactKey`), so conclusions are
+memoised on exactly that key; explanations that quote the person's own
+values are rendered afterwards, outside the engine.
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from rules.screening import (
+    Blank,
+    Intake,
+    Level,
+    Missing,
+    Noted,
+    NotedBecause,
+    RaisedBy,
+    Recommend,
+    ScreeningRules,
+    Yes,
+)
+
+from .fields import FIELD_ORDER, YES_NO_FIELDS
+from .firings import Firing, FiringRecorder
+from .intake import BELOW, IntakeAssessment, assess
+from .knowledge import KnowledgeBase, load_default
+from .records import Record, RowError, normalise
+from .results import FlagResult, NoteResult, Result
+
+DEFAULT_CACHE_SIZE = 65536
+
+
+class ScreeningEngine(FiringRecorder, ScreeningRules):
+    """The rules, with every firing recorded for explanations and traces."""
+
+
+@dataclass(frozen=True)
+class FactKey:
+    """Everything the rules can see about one record; the memoisation key."""
+
+    yes: Tuple[str, ...]
+    blank: Tuple[str, ...]
+    intake: Tuple
+
+    def facts(self):
+        status, recommended, basis, row_id, sex_note, age_may_change = self.intake
+        yield Intake(
+            status=status,
+            recommended=recommended if recommended is not None else 0,
+            basis=basis or "",
+            sex_note=sex_note,
+            age_may_change=age_may_change,
+        )
+        for name in self.yes:
+            yield Yes(field=name)
+        for name in self.blank:
+            yield Blank(field=name)
+
+    def as_dict(self) -> Dict[str, Any]:
+        status, recommended, basis, row_id, sex_note, age_may_change = self.intake
+        return {
+            "yes": list(self.yes),
+            "blank": list(self.blank),
+            "intake": {
+                "status": status,
+                "recommended_mg": recommended,
+                "basis": basis,
+                "table_row": row_id,
+                "sex_note": sex_note,
+                "age_may_change": age_may_change,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FactKey":
+        intake = data["intake"]
+        return cls(
+            tuple(data["yes"]),
+            tuple(data["blank"]),
+            (
+                intake["status"],
+                intake["recommended_mg"],
+                intake["basis"],
+                intake["table_row"],
+                intake["sex_note"],
+                intake["age_may_change"],
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What the engine concluded for one FactKey, as plain data."""
+
+    flags: Tuple[Tuple[str, Tuple[str, ...]], ...]
+    notes: Tuple[Tuple[str, Tuple[str, ...]], ...]
+    level: str
+    missing: Tuple[str, ...]
+    advice: str
+    firings: Tuple[Firing, ...]
+
+
+def _field_sorted(names) -> Tuple[str, ...]:
+    return tuple(sorted(set(names), key=FIELD_ORDER.__getitem__))
+
+
+class Screener:
+    """Screens records with one reusable engine and a bounded memo of conclusions."""
+
+    def __init__(self, kb: Optional[KnowledgeBase] = None, cache_size: int = DEFAULT_CACHE_SIZE):
+        self.kb = kb or load_default()
+        self.engine = ScreeningEngine(self.kb)
+        member_fields = {m for f in self.kb.flags.values() if f.trigger == "any_yes" for m in f.fields}
+        note_fields = {n.when_yes for n in self.kb.notes.values() if n.when_yes}
+        note_fields |= {m for n in self.kb.notes.values() for c in n.causes for m in self.kb.other_causes[c].fields}
+        self._visible_yes = tuple(f for f in YES_NO_FIELDS if f in member_fields | note_fields)
+        self._blank_candidates = tuple(f for f in YES_NO_FIELDS if f in member_fields)
+        if cache_size:
+            self.conclude = lru_cache(maxsize=cache_size)(self._run_engine)  # type: ignore[method-assign]
+        else:
+            self.conclude = self._run_engine  # type: ignore[method-assign]
+
+    # -- record -> facts -----------------------------------------------------
+
+    def fact_key(self, record: Record) -> FactKey:
+        answers = record.answers
+        return FactKey(
+            yes=tuple(f for f in self._visible_yes if answers.get(f) is True),
+            blank=tuple(f for f in self._blank_candidates if answers.get(f) is None),
+            intake=assess(self.kb, answers).key(),
+        )
+
+    # -- facts -> conclusion (the experta run) ------------------------------
+
+    def _run_engine(self, key: FactKey) -> Conclusion:
+        engine = self.engine
+        engine.reset()
+        engine.declare(*key.facts())
+        engine.run()
+        flags: Dict[str, list] = {}
+        notes: Dict[str, list] = {}
+        level, advice, missing = "none", "", []
+        for fact in engine.facts.values():
+            if isinstance(fact, RaisedBy):
+                flags.setdefault(fact["flag"], []).append(fact["field"])
+            elif isinstance(fact, NotedBecause):
+                notes.setdefault(fact["note"], []).append(fact["field"])
+            elif isinstance(fact, Noted):
+                notes.setdefault(fact["note"], [])
+            elif isinstance(fact, Level):
+                level = fact["value"]
+            elif isinstance(fact, Missing):
+                missing.append(fact["field"])
+            elif isinstance(fact, Recommend):
+                advice = fact["advice"]
+        return Conclusion(
+            flags=tuple((fid, _field_sorted(flags[fid])) for fid in sorted(flags)),
+            notes=tuple((nid, _field_sorted(notes[nid])) for nid in sorted(notes)),
+            level=level,
+            missing=_field_sorted(missing),
+            advice=advice,
+            firings=engine.firings(),
+        )
+
+    def cache_info(self):
+        info = getattr(self.conclude, "cache_info", None)
+        return info() if info else None
+
+    # -- conclusion -> Result ------------------------------------------------
+
+    def screen(self, raw: Union[Mapping[str, Any], Record], row_number: int = 1) -> Result:
+        """Screen raw answers (or a Record); a bad value gives an ``error`` Result."""
+        record = raw if isinstance(raw, Record) else normalise(raw, row_number)
+        if isinstance(record, RowError):
+            return self.error_result(record)
+        return self.screen_record(record)
+
+    def screen_record(self, record: Record) -> Result:
+        key = self.fact_key(record)
+        conclusion = self.conclude(key)
+        return self.result_for(record, key, conclusion)
+
+    def error_result(self, error: RowError, redact: bool = False) -> Result:
+        return Result(
+            record_id=error.record_id,
+            level="error",
+            knowledge_version=self.kb.version,
+            error=error.message(redact),
+            error_field=error.field,
+        )
+
+    def result_for(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
+        kb = self.kb
+        intake = IntakeAssessment(*key.intake)
+        flags = []
+        for flag_id, fields in conclusion.flags:
+            flag = kb.flags[flag_id]
+            if flag.trigger == "intake_below_recommended":
+                because = explain_intake(kb, record, intake)
+            else:
+                because = "Answered yes to: " + join_titles(kb, fields) + "."
+            flags.append(
+                FlagResult(
+                    id=flag.id,
+                    title=flag.title,
+                    kind=flag.kind,
+                    explanation=f"{because} {flag.paraphrase}",
+                    source=flag.source,
+                    source_title=kb.section_title(flag.source),
+                    evidence=flag.evidence.note if flag.evidence else None,
+                    fields=fields,
+                )
+            )
+        notes = []
+        for note_id, fields in conclusion.notes:
+            note = kb.notes[note_id]
+            if note.trigger == "other_causes":
+                because = (
+                    f"{kb.question_for(note.when_yes).title} was answered yes together with: "
+                    + join_titles(kb, fields)
+                    + ". "
+                )
+            else:
+                because = ""
+            notes.append(NoteResult(note.id, note.title, because + note.paraphrase, fields))
+        return Result(
+            record_id=record.record_id,
+            level=conclusion.level,
+            flags=tuple(flags),
+            notes=tuple(notes),
+            missing=conclusion.missing,
+            recommendation=kb.advice[conclusion.advice].text,
+            reminders=tuple(a.text for a in kb.reminders()),
+            knowledge_version=kb.version,
+            firings=conclusion.firings,
+        )
+
+
+BASIS_WORDS = {
+    "female": "for females",
+    "male": "for males",
+    "pregnant": "in pregnancy",
+    "lactating": "while breastfeeding",
+    "sex_unknown": "when sex is not answered (the higher of the male and female amounts, to favour sensitivity)",
+}
+
+
+def join_titles(kb: KnowledgeBase, fields) -> str:
+    return ", ".join(kb.question_for(f).title.lower() for f in fields)
+
+
+def explain_intake(kb: KnowledgeBase, record: Record, intake: IntakeAssessment) -> str:
+    amount = record.get("magnesium_intake_mg")
+    row = next(r for r in kb.intake_rows if r.id == intake.row_id)
+    return (
+        f"Usual daily magnesium of {amount:g} mg is below the {intake.recommended} mg "
+        f"recommended at age {row.title.lower()} {BASIS_WORDS[intake.basis]}."
+    )
+
+
+_default: Optional[Screener] = None
+
+
+def default_screener() -> Screener:
+    """One Screener (one engine) per process, built on first use."""
+    global _default
+    if _default is None:
+        _default = Screener()
+    return _default
+
+
+def screen(raw: Union[Mapping[str, Any], Record], row_number: int = 1) -> Result:
+    """Screen one record with the shipped knowledge base."""
+    return default_screener().screen(raw, row_number)
+
+
+__all__ = ["Screener", "FactKey", "Conclusion", "screen", "default_screener", "BELOW"]
