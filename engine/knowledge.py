@@ -8,6 +8,7 @@ keys (a silently redefined item), YAML 1.1 surprises (bare ``yes``/``no``,
 sexagesimal or octal numbers) and oversized files.
 """
 import hashlib
+import os
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -394,7 +395,9 @@ def _validate_file(name: str, data: Any, lines, file_label: str):
 # Cross-file checks: unique ids, references that resolve, the contract's flags.
 
 
-def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]]) -> List[Problem]:
+def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]], incomplete: set) -> List[Problem]:
+    """Checks across files. Completeness checks are skipped for files that
+    already failed, so one broken item is not reported again as a cascade."""
     problems: List[Problem] = []
 
     def problem(item_id: str, message: str) -> None:
@@ -406,7 +409,7 @@ def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]]) -> L
     causes = {item.id: item for item in found.get("other_causes.yaml", [])}
     for name, items in found.items():
         for item in items:
-            if name != "sections.yaml" and item.source not in sections:
+            if name != "sections.yaml" and item.source not in sections and "sections.yaml" not in incomplete:
                 problem(item.id, f"source '{item.source}' is not a section id in sections.yaml")
 
     flags = [item for name in FLAG_FILES for item in found.get(name, [])]
@@ -425,12 +428,14 @@ def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]]) -> L
             if needed not in FIELD_TYPES:
                 problem(flag.id, f"requires '{needed}', which is not a contract field")
         for mechanism in flag.mechanisms:
-            if mechanism not in mechanisms:
+            if mechanism not in mechanisms and "mechanisms.yaml" not in incomplete:
                 problem(flag.id, f"mechanism '{mechanism}' is not an id in mechanisms.yaml")
     by_id = {flag.id: flag for flag in flags}
+    flag_files_complete = not incomplete.intersection(FLAG_FILES)
     for flag_id, kind in CONTRACT_FLAGS.items():
         if flag_id not in by_id:
-            problems.append(Problem("populations.yaml", 1, f"contract flag '{flag_id}' ({kind}) is not defined in any flag file"))
+            if flag_files_complete:
+                problems.append(Problem("populations.yaml", 1, f"contract flag '{flag_id}' ({kind}) is not defined in any flag file"))
         elif by_id[flag_id].kind != kind:
             problem(flag_id, f"kind must be '{kind}' as the screening contract says")
 
@@ -445,12 +450,12 @@ def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]]) -> L
             if not note.causes:
                 problem(note.id, "an other_causes note needs at least one id under 'causes'")
             for cause_id in note.causes:
-                if cause_id not in causes:
+                if cause_id not in causes and "other_causes.yaml" not in incomplete:
                     problem(note.id, f"cause '{cause_id}' is not an id in other_causes.yaml")
 
     levels_advised = {advice.level for advice in found.get("advice.yaml", [])}
     for level in LEVELS:
-        if level not in levels_advised:
+        if level not in levels_advised and "advice.yaml" not in incomplete:
             problems.append(Problem("advice.yaml", 1, f"no advice for level '{level}'; add an item with level: {level}"))
 
     asked: Dict[str, str] = {}
@@ -463,7 +468,7 @@ def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]]) -> L
         condition = question.ask_if
         if condition is not None and condition.field is not None and condition.field not in ANSWER_FIELDS:
             problem(question.id, f"ask_if field '{condition.field}' is not an answer field")
-    if "questions.yaml" in found:
+    if "questions.yaml" in found and "questions.yaml" not in incomplete:
         for name in ANSWER_FIELDS:
             if name not in asked:
                 problems.append(Problem("questions.yaml", 1, f"no question asks '{name}'; add one"))
@@ -488,7 +493,18 @@ def _cross_check(found: Dict[str, list], where: Dict[str, Tuple[str, int]]) -> L
 # Entry points.
 
 
+KNOWLEDGE_DIR_ENV = "MAGSCREEN_KNOWLEDGE_DIR"
+
+
 def default_directory() -> Path:
+    """The bundled knowledge, unless MAGSCREEN_KNOWLEDGE_DIR names another directory.
+
+    The variable lets the knowledge mutation test run the test suite against a
+    mutated copy; the copy still has to pass every check before it is used.
+    """
+    override = os.environ.get(KNOWLEDGE_DIR_ENV)
+    if override:
+        return Path(override)
     return Path(str(resources.files("knowledge")))
 
 
@@ -510,6 +526,7 @@ def check(directory: Optional[Path] = None) -> Tuple[Optional[KnowledgeBase], Li
     if not directory.is_dir():
         return None, [Problem(str(directory), 1, "is not a directory of knowledge files")]
     problems: List[Problem] = []
+    incomplete: set = set()
     found: Dict[str, list] = {}
     where: Dict[str, Tuple[str, int]] = {}
     present = {p.name: p for p in _knowledge_files(directory)}
@@ -519,13 +536,18 @@ def check(directory: Optional[Path] = None) -> Tuple[Optional[KnowledgeBase], Li
     for name in FILE_SCHEMAS:
         if name not in present:
             problems.append(Problem(name, 1, "required knowledge file is missing"))
+            incomplete.add(name)
             continue
         data, lines, file_problems = read_yaml(present[name], name)
         problems.extend(file_problems)
+        if file_problems:
+            incomplete.add(name)
         if data is None:
             continue
         items, schema_problems = _validate_file(name, data, lines, name)
         problems.extend(schema_problems)
+        if schema_problems:
+            incomplete.add(name)
         found[name] = [item for item, _ in items]
         for item, line in items:
             if item.id in where:
@@ -533,7 +555,7 @@ def check(directory: Optional[Path] = None) -> Tuple[Optional[KnowledgeBase], Li
                 problems.append(Problem(name, line, f"duplicate id '{item.id}' (first defined at {first_file}:{first_line}); ids must be unique"))
             else:
                 where[item.id] = (name, line)
-    problems.extend(_cross_check(found, where))
+    problems.extend(_cross_check(found, where, incomplete))
     if problems:
         return None, sorted(set(problems))
     flags = {item.id: item for name in FLAG_FILES for item in found[name]}
