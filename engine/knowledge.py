@@ -9,6 +9,7 @@ sexagesimal or octal numbers) and oversized files.
 """
 import hashlib
 import os
+import stat
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,6 +30,7 @@ from .fields import (
 )
 
 MAX_FILE_BYTES = 256 * 1024
+MAX_NESTING = 20  # items are shallow; deep nesting is a mistake or a recursion bomb
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
@@ -214,7 +216,22 @@ class _StrictLoader(yaml.SafeLoader):
                 event.start_mark.line + 1,
                 f"YAML anchor '&{event.anchor}' is not allowed; write each value out in full",
             )
-        return super().compose_node(parent, index)
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!"):
+            raise _YamlRefused(
+                event.start_mark.line + 1,
+                f"YAML tag '{tag}' is not allowed; write plain text, numbers, lists and mappings",
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise _YamlRefused(
+                    event.start_mark.line + 1,
+                    f"nested more than {MAX_NESTING} levels deep; knowledge items are flat mappings",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -281,34 +298,50 @@ def read_yaml(path: Path, file_label: str) -> Tuple[Any, Dict[tuple, int], List[
     problems: List[Problem] = []
     lines: Dict[tuple, int] = {}
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return None, lines, [Problem(file_label, 1, f"cannot be read ({exc.strerror})")]
-    if size > MAX_FILE_BYTES:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, lines, [Problem(file_label, 1, "is not a regular file; knowledge files must be plain YAML files")]
+        if info.st_size > MAX_FILE_BYTES:
+            raise OverflowError(info.st_size)
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # never trust st_size alone
+        if len(raw) > MAX_FILE_BYTES:
+            raise OverflowError(len(raw))
+    except OverflowError as exc:
         return None, lines, [
-            Problem(file_label, 1, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit; split or shorten it")
+            Problem(file_label, 1, f"file is {exc.args[0]} bytes, over the {MAX_FILE_BYTES}-byte limit; split or shorten it")
         ]
-    raw = path.read_bytes()
+    except OSError as exc:
+        return None, lines, [Problem(file_label, 1, f"cannot be read ({exc.strerror or exc})")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return None, lines, [Problem(file_label, line, "is not valid UTF-8 text; save it as UTF-8")]
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # the reader refuses control characters here
         node = loader.get_single_node()
         if node is None:
             return None, lines, [Problem(file_label, 1, "is empty; it needs an 'items:' list")]
         data = _build(loader, node, (), lines, problems, file_label)
     except _YamlRefused as exc:
         return None, lines, [Problem(file_label, exc.line, exc.message)]
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        return None, lines, [
+            Problem(file_label, line, f"contains the control character #x{exc.character:04x}; remove it")
+        ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else 1
         what = getattr(exc, "problem", None) or str(exc)
         return None, lines, [Problem(file_label, line, f"is not valid YAML ({what}); fix the syntax there")]
+    except ValueError as exc:  # e.g. an integer too long to convert
+        return None, lines, [Problem(file_label, 1, f"holds a value that cannot be read ({exc}); shorten it")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines, problems
 
 
