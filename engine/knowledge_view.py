@@ -12,18 +12,38 @@ def _raised_by(kb: KnowledgeBase, flag) -> str:
     return "yes to any of: " + ", ".join(flag.fields)
 
 
+COLUMNS = (("flag", 31), ("raised by", 20), ("evidence", 12), ("section", 11))
+
+
+def _table_row(cells, widths) -> list:
+    """One table row whose cells wrap inside their own column."""
+    wrapped = [textwrap.wrap(cell, width, break_long_words=False) or [""] for cell, width in zip(cells, widths)]
+    height = max(len(w) for w in wrapped)
+    return [
+        " ".join((w[i] if i < len(w) else "").ljust(width) for w, width in zip(wrapped, widths)).rstrip()
+        for i in range(height)
+    ]
+
+
 def flags_table(kb: KnowledgeBase, width: int = 78) -> str:
+    widths = [w for _, w in COLUMNS]
     lines = [f"magscreen knowledge base {kb.version[:16]}", ""]
+    lines += _table_row([name for name, _ in COLUMNS], widths)
+    lines.append(" ".join("-" * w for w in widths))
     for flag in kb.flags.values():
-        lines.append(f"{flag.id}  ({KIND_WORDS[flag.kind]}): {flag.title}")
-        details = [
-            ("raised by", _raised_by(kb, flag)),
-            ("evidence", f"{flag.evidence.strength}: {flag.evidence.note}" if flag.evidence else "not qualified by the article"),
-            ("source", f"article section '{kb.section_title(flag.source)}'"),
+        cells = [
+            f"{flag.id} {KIND_WORDS[flag.kind]}: {flag.title}",
+            _raised_by(kb, flag),
+            flag.evidence.strength if flag.evidence else "not rated",
+            kb.section_title(flag.source),
         ]
-        for label, text in details:
-            lines.append(textwrap.fill(f"{label}: {text}", width=width, initial_indent="    ", subsequent_indent="      "))
+        lines += _table_row(cells, widths)
         lines.append("")
+    lines.append("Evidence notes:")
+    for flag in kb.flags.values():
+        if flag.evidence and flag.evidence.strength != "established":
+            lines.append(textwrap.fill(f"{flag.id}: {flag.evidence.note}", width=width, initial_indent="    ", subsequent_indent="      "))
+    lines.append("")
     lines.append("Notes (never change flags or level):")
     for note in kb.notes.values():
         lines.append(textwrap.fill(f"{note.id}: {note.paraphrase}", width=width, initial_indent="    ", subsequent_indent="      "))

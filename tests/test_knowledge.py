@@ -153,8 +153,12 @@ def test_knowledge_show_lists_every_flag_with_source():
     result = CliRunner().invoke(main, ["knowledge", "show"])
     assert result.exit_code == 0
     base = knowledge.load_default()
+    blocks = result.output.split("\n\n")
     for flag in base.flags.values():
-        assert flag.id in result.output
-        assert base.section_title(flag.source) in result.output
+        # the table row of this flag, its cells wrapped within their columns
+        [block] = [b for b in blocks if any(line.startswith(flag.id + " ") for line in b.splitlines())]
+        for word in base.section_title(flag.source).split() + flag.fields:
+            assert word in block.split(), (flag.id, word)
+    assert max(len(line) for line in result.output.splitlines()) <= 80
     assert "inconsistent" in result.output
     assert "Other good sources" in result.output  # the article is silent; recorded, not invented
