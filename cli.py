@@ -6,14 +6,17 @@ engine's typed errors into a one-line message with a hint and an exit code
 the input as a whole). Results go to standard output; diagnostics to
 standard error.
 """
+import io
+import os
 import sys
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import click
 
 from engine import knowledge as knowledge_module
-from engine.batch import InputError, open_text, run_batch
+from engine.batch import InputError, check_output_path, open_input, run_batch
 from engine.knowledge import KnowledgeError
 from engine.trace import open_private
 
@@ -60,23 +63,107 @@ def main():
     """
 
 
+# Options of batch screening, in groups so that new options slot in beside
+# their kind (input, output, reporting) without touching the command body.
+INPUT_OPTIONS = [
+    click.argument("input_path", metavar="[INPUT]", required=False),
+    click.option("--example", is_flag=True, help="Screen the bundled example intake file (300 records)."),
+    click.option("--encoding", default="utf-8-sig", show_default=True,
+                 help="Text encoding of the input, e.g. cp1252 or latin-1 (a UTF-8 byte-order mark is accepted)."),
+]
+OUTPUT_OPTIONS = [
+    click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+                 help="Write results here instead of standard output."),
+    click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
+                 help="Output format: CSV, or JSON Lines with each flag explained."),
+]
+REPORT_OPTIONS = [
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on standard error."),
+    click.option("--progress/--no-progress", default=None,
+                 help="Show a progress bar on standard error (default: only when it is a terminal)."),
+]
+
+
+def options(*groups):
+    """Apply option groups so that --help lists them in the order written."""
+    def decorate(function):
+        for option in reversed([o for group in groups for o in group]):
+            function = option(function)
+        return function
+    return decorate
+
+
+def choose_input(input_path, example):
+    if example and input_path:
+        raise UsageErrorExit2("give either INPUT or --example, not both")
+    if example:
+        return example_path()
+    if not input_path:
+        raise UsageErrorExit2("no input: give a CSV file, - for standard input, or --example")
+    return input_path
+
+
+def silence_stdout():
+    """After the reader of our output has gone (| head), send the rest nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@contextmanager
+def output_stream(path):
+    """The results file (owner-only), or standard output as UTF-8 with untranslated line ends."""
+    if path:
+        with open_private(path) as out:
+            yield out
+        return
+    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+    try:
+        yield out
+    finally:
+        try:
+            out.detach()  # flushes; standard output itself stays open
+        except BrokenPipeError:
+            silence_stdout()
+            out.detach()
+            raise
+
+
+@contextmanager
+def batch_errors():
+    """Whole-input problems exit 2, Ctrl-C exits 130, a closed pipe exits 141 quietly."""
+    try:
+        yield
+    except InputError as exc:
+        raise UsageErrorExit2(str(exc))
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(141)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; the output is incomplete.", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        where = f" {exc.filename!r}" if exc.filename else ""
+        raise UsageErrorExit2(f"cannot read or write{where} ({exc.strerror or exc}); check the disk and the paths")
+
+
+def wants_progress(progress, quiet, stream):
+    if quiet:
+        return False
+    return progress if progress is not None else stream.isatty()
+
+
 @main.command()
-@click.argument("input_path", metavar="[INPUT]", required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write results here instead of standard output.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
-              help="Output format: CSV, or JSON Lines with each flag explained.")
-@click.option("--example", is_flag=True, help="Screen the bundled example intake file.")
-@click.option("--encoding", default="utf-8-sig", show_default=True,
-              help="Text encoding of the input (a UTF-8 byte-order mark is accepted).")
-@click.option("--quiet", "-q", is_flag=True, help="No summary on standard error.")
+@options(INPUT_OPTIONS, OUTPUT_OPTIONS, REPORT_OPTIONS)
 @knowledge_option
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Also write an audit trace (JSON Lines, owner-only) of every record's facts, rule firings "
                    "and result; signed when MAGSCREEN_TRACE_KEY is set. See 'magscreen audit'.")
 @click.option("--pseudonymize", is_flag=True,
               help="In the trace, replace record ids with HMAC-SHA256 pseudonyms keyed by MAGSCREEN_PSEUDONYM_KEY.")
-def screen(input_path, output, fmt, example, encoding, quiet, knowledge_dir, trace_path, pseudonymize):
+def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledge_dir, trace_path, pseudonymize):
     """Screen a CSV file of intake records (INPUT, or - for standard input).
 
     Every input row gives one output row, in order; rows that cannot be
@@ -85,42 +172,26 @@ def screen(input_path, output, fmt, example, encoding, quiet, knowledge_dir, tra
     """
     from engine.screening import Screener
 
-    if example and input_path:
-        raise UsageErrorExit2("give either INPUT or --example, not both")
-    if example:
-        input_path = example_path()
-    if not input_path:
-        raise UsageErrorExit2("no input: give a CSV file, - for standard input, or --example")
+    input_path = choose_input(input_path, example)
     screener = Screener(load_knowledge_or_exit(knowledge_dir))
-    try:
-        stream = open_text(input_path, encoding)
-    except LookupError:
-        raise UsageErrorExit2(f"unknown encoding {encoding!r}; try utf-8 or latin-1")
-    except InputError as exc:
-        raise UsageErrorExit2(str(exc))
-    tracer = start_trace(trace_path, pseudonymize, screener, input_path)
-    out = open_private(output) if output else click.get_text_stream("stdout")
-    try:
-        with stream:
-            summary = run_batch(stream, out, fmt, screener, on_row=tracer.on_row if tracer else None)
-        if tracer:
-            tracer.finish()
-    except InputError as exc:
-        raise UsageErrorExit2(str(exc))
-    finally:
-        if output:
-            out.close()
-        if tracer:
-            tracer.close()
+    stderr = sys.stderr
+    with batch_errors():
+        check_output_path(input_path, output)
+        with open_input(input_path, encoding) as source:
+            tracer = start_trace(trace_path, pseudonymize, screener, input_path)
+            try:
+                with output_stream(output) as out:
+                    summary = run_batch(source, out, fmt, screener,
+                                        on_row=tracer.on_row if tracer else None,
+                                        progress=stderr if wants_progress(progress, quiet, stderr) else None)
+                if tracer:
+                    tracer.finish()
+            finally:
+                if tracer:
+                    tracer.close()
     if not quiet:
-        levels = ", ".join(f"{level} {count}" for level, count in sorted(summary.levels.items()))
-        click.echo(f"Screened {summary.rows} rows ({levels or 'none'}).", err=True)
-        if summary.blank_lines:
-            click.echo(f"Skipped {summary.blank_lines} empty line(s).", err=True)
-        for line, reason in summary.errors:
-            click.echo(f"  line {line}: {reason}", err=True)
-        if summary.error_count > len(summary.errors):
-            click.echo(f"  ... and {summary.error_count - len(summary.errors)} more error rows", err=True)
+        for line in summary.lines():
+            click.echo(line, err=True)
     sys.exit(1 if summary.error_count else 0)
 
 
@@ -270,6 +341,125 @@ def audit_stats(trace, knowledge_dir):
 
     screener = Screener(load_knowledge_or_exit(knowledge_dir))
     click.echo(audit_call(audit_module.stats_text, trace, screener.kb, audit_module.rule_names(screener)))
+
+
+# -- interview --------------------------------------------------------------
+
+INTERVIEW_STYLES = {
+    "heading": {"bold": True},
+    "skip": {"dim": True},
+    "notice": {"fg": "cyan"},
+    "red_flag": {"fg": "red", "bold": True},
+}
+LEVEL_STYLES = {"none": "green", "low": "green", "moderate": "yellow", "high": "yellow", "urgent": "red", "error": "red"}
+
+
+def colour_wanted(stream) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    import os
+
+    return not os.environ.get("NO_COLOR") and stream.isatty()
+
+
+def stdin_is_terminal() -> bool:
+    return click.get_text_stream("stdin").isatty()
+
+
+def interview_prompt(colour):
+    """click's own prompt, on standard error, with the interview's value processor."""
+    from engine.interview import InvalidAnswer
+
+    def ask(step, prompt_text, parse):
+        def value_proc(text):
+            try:
+                return parse(text)
+            except InvalidAnswer as exc:
+                raise click.UsageError(str(exc))
+
+        default = f" [{step.default}]" if step.default else ""
+        text = prompt_text + default
+        return click.prompt(click.style(text, bold=True) if colour else text, default=step.default or "",
+                            show_default=False, value_proc=value_proc, err=True)
+
+    return ask
+
+
+@main.command()
+@click.option("--save", "save_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the answers to this YAML file (JSON if it ends in .json) after every answer, "
+                   "owner-only, so stopping loses nothing.")
+@click.option("--answers", "answers_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Replay an answers file (YAML or JSON mapping of field names to answers). With a terminal "
+                   "attached, only the questions it leaves out are asked; otherwise they stay unknown.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: an explained report; json: the same object as one record of 'screen --format jsonl'.")
+@click.option("--record-id", default=None,
+              help="Record id of the result (default: the answers file's record_id, else 'interview').")
+@click.option("--ask-all", is_flag=True,
+              help="Also ask questions whose answer could not change the result.")
+@knowledge_option
+def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
+    """Ask the screening questions one at a time and explain the result.
+
+    Questions go to standard error and the result to standard output, so
+    answers can also be piped in, one per line. Press Enter to leave an
+    answer unknown, ? to see why a question is asked, < to go back. Exit
+    status: 0 done, 2 a problem with the options or the answers file, 130
+    stopped before the end (Ctrl-C or end of input).
+    """
+    from engine.formats import json_line, text_report
+    from engine.interview import Interview, conduct, summary_text
+    from engine.interview_files import AnswersFileError, load_answers, save_answers
+    from engine.screening import Screener
+
+    if record_id is not None and not record_id.strip():
+        raise UsageErrorExit2("--record-id must not be blank")
+    kb = load_knowledge_or_exit(knowledge_dir)
+    file_record_id, prefilled = None, {}
+    if answers_path:
+        try:
+            file_record_id, prefilled = load_answers(answers_path)
+        except AnswersFileError as exc:
+            raise UsageErrorExit2(f"answers file {answers_path}: {exc}")
+    record_id = record_id or file_record_id or "interview"
+    session = Interview(kb, prefilled, ask_all=ask_all)
+
+    def save(current):
+        if save_path:
+            try:
+                save_answers(save_path, record_id, current.answers_in_order())
+            except OSError as exc:
+                raise UsageErrorExit2(f"cannot write answers to {save_path} ({exc.strerror}); choose another --save path")
+
+    save(session)  # fail before the first question, not after the last
+    err_colour = colour_wanted(click.get_text_stream("stderr"))
+
+    def tell(text, style):
+        click.echo(click.style(text, **INTERVIEW_STYLES[style]) if err_colour and style else text, err=True)
+
+    try:
+        if not answers_path or stdin_is_terminal():
+            conduct(session, interview_prompt(err_colour), tell, on_answer=save)
+    except (click.Abort, KeyboardInterrupt):
+        kept = f"answers so far are saved in {save_path}" if save_path else "answers were not saved (use --save FILE)"
+        click.echo(f"\nInterview stopped before the end; no result ({kept}).", err=True)
+        sys.exit(130)
+    skipped = summary_text(session.summary())
+    if skipped:
+        tell("", "")
+        tell(skipped, "skip")
+    record = session.record(record_id)
+    result = Screener(kb).screen_record(record)
+    # (record, result) is the interview's outcome, complete here and nowhere else.
+    if fmt == "json":
+        click.echo(json_line(result))
+        return
+    report = text_report(result, {q.field: q.title for q in kb.questions})
+    if colour_wanted(click.get_text_stream("stdout")):
+        first, _, rest = report.partition("\n")
+        report = click.style(first, fg=LEVEL_STYLES[result.level], bold=True) + "\n" + rest
+    click.echo("", err=True)
+    click.echo(report)
 
 
 if __name__ == "__main__":

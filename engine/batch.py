@@ -1,25 +1,47 @@
 """CSV in, screened CSV / JSON Lines out, streaming, nothing lost.
 
-Rows flow one way: :func:`read_rows` turns CSV text into :class:`InputRow`
-(normalised, or carrying a row error), :class:`~engine.screening.Screener`
-turns each into a Result, and a writer renders it. Every input data row gives
-exactly one output row, in input order; a row that cannot be screened is an
-``error`` row, never dropped.
+Rows flow one way: :func:`open_input` opens and checks the file as a whole,
+:func:`read_rows` turns CSV text into :class:`InputRow` (raw answers, or a
+row error), :class:`~engine.screening.Screener` turns each into a Result, and
+:func:`run_batch` writes it. Every input data row gives exactly one output
+row, in input order; a row that cannot be screened is an ``error`` row, never
+dropped. Nothing is kept per row, so memory stays flat for any file size.
 """
+import codecs
 import csv
+import difflib
 import io
+import os
+import re
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
+from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple, Union
 
 from .fields import FIELDS, RECORD_ID
-from .formats import csv_cells, csv_header, json_line
+from .formats import CONTRACT_COLUMNS, csv_cells, json_line, neutralise
 from .records import RowError, normalise
 from .results import Result
 from .screening import Screener
 
-# Fields can be huge in real exports; never crash on them.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+# Real exports carry long free-text cells, far beyond csv's 128 KiB default.
+# The limit stays finite so that an unclosed quote cannot pull a whole large
+# file into one cell: a longer cell is an error row, and reading resumes on
+# the next line.
+FIELD_LIMIT = 16 * 1024 * 1024
+LEVEL_ORDER = ("none", "low", "moderate", "high", "urgent", "error")
+SHOWN_ERRORS = 5
+NUL = "\x00"
+# Bytes the codec could not decode arrive as lone surrogates (surrogateescape),
+# so the first bad byte can be reported with its line instead of a traceback.
+UNDECODABLE = re.compile("[\udc80-\udcff]")
+ENCODING_HINT = "give the file's encoding with --encoding, for example --encoding cp1252 or --encoding latin-1"
+NOT_CSV_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or other ZIP archive"),
+    (b"\xd0\xcf\x11\xe0", "an old-style Excel workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+)
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class InputError(Exception):
@@ -28,7 +50,7 @@ class InputError(Exception):
 
 @dataclass
 class InputRow:
-    number: int  # 1-based data row number (blank lines not counted)
+    number: int  # 1-based data row number (empty lines not counted)
     line: int  # physical line where the row starts (header is line 1)
     answers: Dict[str, str]
     extras: List[str]
@@ -40,21 +62,55 @@ class Header:
     columns: List[str]  # as written in the file
     field_index: Dict[str, int]  # contract field -> column position
     extra_index: List[int]  # positions of the extra columns, in file order
+    output_names: List[str] = field(default_factory=list)  # extra columns as named in the output
 
     @property
     def extra_names(self) -> List[str]:
         return [self.columns[i] for i in self.extra_index]
 
+    def notes(self) -> List[str]:
+        """Plain-language remarks on the columns, for the run summary."""
+        notes = []
+        for position in self.extra_index:
+            name = self.columns[position].strip()
+            guess = closest_field(name.lower())
+            if guess and guess not in self.field_index:
+                notes.append(f"Column {name!r} is not an intake field (did you mean {guess!r}?); "
+                              "it was carried through, not screened.")
+        if RECORD_ID not in self.field_index:
+            notes.append("There is no record_id column: row numbers are used as record ids.")
+        absent = [name for name in FIELDS[1:] if name not in self.field_index]
+        if absent:
+            notes.append(f"{len(absent)} intake field(s) have no column and count as unknown: {', '.join(absent)}.")
+        return notes
+
+
+def closest_field(name: str) -> Optional[str]:
+    if not name:
+        return None
+    matches = difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.75)
+    if matches:
+        return matches[0]
+    prefixed = [f for f in FIELDS if f.startswith(name + "_") or name.startswith(f + "_")]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
+def _column_key(raw: str, position: int) -> str:
+    name = raw.lstrip("\ufeff") if position == 0 else raw
+    return name.strip().lower()
+
 
 def parse_header(cells: List[str]) -> Header:
+    """Match header cells to contract fields (any case, spaces ignored); the rest are extras."""
+    if any(NUL in cell for cell in cells):
+        raise InputError("the header row contains NUL bytes, so the file is not UTF-8 text; "
+                         "if it is UTF-16, run again with --encoding utf-16")
     field_index: Dict[str, int] = {}
     extra_index: List[int] = []
     seen: Dict[str, int] = {}
     for position, raw in enumerate(cells):
-        name = raw.strip().lower()
-        if position == 0:
-            name = name.lstrip("\ufeff")
-        if name in seen:
+        name = _column_key(raw, position)
+        if name and name in seen:
             raise InputError(
                 f"duplicate column name {raw.strip()!r} (columns {seen[name] + 1} and {position + 1}); "
                 "rename or remove one of them"
@@ -64,21 +120,67 @@ def parse_header(cells: List[str]) -> Header:
             field_index[name] = position
         else:
             extra_index.append(position)
-    return Header(list(cells), field_index, extra_index)
+    if not field_index:
+        shown = ", ".join(repr(cell.strip()) for cell in cells[:3]) + (", ..." if len(cells) > 3 else "")
+        raise InputError(
+            f"the first row ({shown}) names no intake field; the first row must be a header "
+            "naming the columns, such as record_id,age_years,sex (see 'magscreen screen --example')"
+        )
+    header = Header(list(cells), field_index, extra_index)
+    header.output_names = output_names(cells, extra_index)
+    return header
 
 
-def read_rows(stream: TextIO, counts: Optional[Dict[str, int]] = None) -> Tuple[Header, Iterator[InputRow]]:
-    """Read the header, then lazily yield one InputRow per non-empty data row."""
-    reader = csv.reader(stream)
-    try:
-        header_cells = next(reader)
-    except StopIteration:
-        raise InputError("the input is empty; expected a header row naming the intake fields") from None
-    except csv.Error as exc:
-        raise InputError(f"the header row cannot be read as CSV ({exc})") from None
-    header = parse_header(header_cells)
+def output_names(cells: List[str], extra_index: List[int]) -> List[str]:
+    """Names of carried columns in the output: unique, never an output column's name.
+
+    A blank name becomes ``column_<position>``; a name equal (in any case) to a
+    contract output column becomes ``input_<name>`` as the contract says.
+    """
+    taken = set(CONTRACT_COLUMNS)
+    names = []
+    for position in extra_index:
+        raw = cells[position].lstrip("\ufeff") if position == 0 else cells[position]
+        name = raw if raw.strip() else f"column_{position + 1}"
+        if name.strip().lower() in CONTRACT_COLUMNS:
+            name = f"input_{name.strip()}"
+        candidate, suffix = name, 2
+        while candidate.lower() in taken:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        taken.add(candidate.lower())
+        names.append(candidate)
+    return names
+
+
+def _is_blank_row(cells: List[str]) -> bool:
+    return all(not cell.strip() for cell in cells)
+
+
+def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> Tuple[Header, Iterator[InputRow]]:
+    """Read the header, then lazily yield one InputRow per non-empty data row.
+
+    ``lines`` is a text stream opened with ``newline=""`` or any iterable of
+    lines. Empty lines (and rows whose cells are all blank) are not rows: they
+    are counted in ``counts["blank_lines"]``.
+    """
+    csv.field_size_limit(FIELD_LIMIT)
+    reader = csv.reader(lines)
     counts = counts if counts is not None else {}
     counts.setdefault("blank_lines", 0)
+    while True:
+        try:
+            header_cells = next(reader)
+        except StopIteration:
+            raise InputError(
+                "the input is empty; it needs a header row naming the intake fields, "
+                "such as record_id,age_years,sex (see 'magscreen screen --example')"
+            ) from None
+        except csv.Error as exc:
+            raise InputError(f"the header row cannot be read as CSV ({exc}); check its quotes") from None
+        if not _is_blank_row(header_cells):
+            break
+        counts["blank_lines"] += 1
+    header = parse_header(header_cells)
 
     def rows() -> Iterator[InputRow]:
         number = 0
@@ -92,51 +194,43 @@ def read_rows(stream: TextIO, counts: Optional[Dict[str, int]] = None) -> Tuple[
             except csv.Error as exc:
                 number += 1
                 last_line = reader.line_num
-                yield InputRow(number, start, {}, [], RowError(str(number), "", "", "", f"line {start}: cannot be read as CSV ({exc})"))
+                yield InputRow(number, start, {}, [""] * len(header.extra_index),
+                               RowError(str(number), "", "", "", unreadable_reason(start, exc)))
                 continue
             last_line = reader.line_num
-            if not cells or (len(cells) == 1 and cells[0] == ""):
+            if _is_blank_row(cells):
                 counts["blank_lines"] += 1
                 continue
             number += 1
-            yield make_row(header, cells, number, start)
+            yield make_row(header, cells, number, start, last_line)
 
     return header, rows()
 
 
-def make_row(header: Header, cells: List[str], number: int, line: int) -> InputRow:
+def unreadable_reason(line: int, exc: csv.Error) -> str:
+    if "field limit" in str(exc):
+        return (f"line {line}: a cell is longer than {FIELD_LIMIT:,} characters; "
+                "check for an unclosed quote (reading resumed on the next line)")
+    return f"line {line}: cannot be read as CSV ({exc})"
+
+
+def make_row(header: Header, cells: List[str], number: int, line: int, end_line: Optional[int] = None) -> InputRow:
     width = len(header.columns)
     extras = [cells[i] if i < len(cells) else "" for i in header.extra_index]
     answers = {name: cells[i] for name, i in header.field_index.items() if i < len(cells)}
+    record_id = answers.get(RECORD_ID, "")
+    record_id = record_id if record_id.strip() else str(number)
     if len(cells) != width:
-        record_id = answers.get(RECORD_ID) or str(number)
-        error = RowError(
-            record_id,
-            "",
-            "",
-            "",
-            f"line {line}: row has {len(cells)} cells but the header has {width}; "
-            "check for a missing or extra delimiter or an unclosed quote",
-        )
-        return InputRow(number, line, answers, extras, error)
+        span = f" (the row runs from line {line} to line {end_line})" if end_line and end_line > line else ""
+        reason = (f"line {line}: row has {len(cells)} cells but the header has {width}{span}; "
+                  "check for a missing or extra comma or an unclosed quote")
+        return InputRow(number, line, answers, extras, RowError(record_id, "", "", "", reason))
+    if NUL in "\x1f".join(cells):
+        column = next(header.columns[i].strip() or f"column_{i + 1}" for i, c in enumerate(cells) if NUL in c)
+        reason = (f"line {line}: column {column!r} contains a NUL byte, which is not text; "
+                  "remove it, or check the file's encoding (--encoding)")
+        return InputRow(number, line, answers, extras, RowError(record_id, column, "", "", reason))
     return InputRow(number, line, answers, extras)
-
-
-@dataclass
-class Summary:
-    rows: int = 0
-    levels: Dict[str, int] = field(default_factory=dict)
-    errors: List[Tuple[int, str]] = field(default_factory=list)  # (line, reason), first few
-    error_count: int = 0
-    blank_lines: int = 0
-
-    def add(self, row: InputRow, result: Result, keep_errors: int = 5) -> None:
-        self.rows += 1
-        self.levels[result.level] = self.levels.get(result.level, 0) + 1
-        if result.level == "error":
-            self.error_count += 1
-            if len(self.errors) < keep_errors:
-                self.errors.append((row.line, result.error))
 
 
 def screen_rows(rows: Iterable[InputRow], screener: Screener, redact: bool = False) -> Iterator[Tuple[InputRow, Result]]:
@@ -151,50 +245,296 @@ def screen_rows(rows: Iterable[InputRow], screener: Screener, redact: bool = Fal
             yield row, screener.screen_record(record)
 
 
-def open_text(path: str, encoding: str = "utf-8-sig") -> TextIO:
-    """Open an input file as text; '-' is standard input."""
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, newline="")
+# -- opening the input ------------------------------------------------------
+
+
+def _display_encoding(encoding: str) -> str:
+    name = codecs.lookup(encoding).name
+    return "UTF-8" if name in ("utf-8", "utf-8-sig") else name
+
+
+def _peek(binary: BinaryIO, size: int = 4096) -> bytes:
+    """The first bytes, without consuming them."""
+    if hasattr(binary, "peek"):
+        return binary.peek(size)[:size]
+    if binary.seekable():
+        start = binary.tell()
+        data = binary.read(size)
+        binary.seek(start)
+        return data
+    return b""
+
+
+def _input_size(binary: BinaryIO) -> Optional[int]:
     try:
-        return open(path, "r", encoding=encoding, newline="")
+        info = os.fstat(binary.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    import stat
+
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+class BatchInput:
+    """An opened CSV input whose header has been read and checked.
+
+    Whole-file problems (empty, no header, duplicate columns, wrong encoding
+    of a seekable file) raise :class:`InputError` here, before any output is
+    written. Rows are then read lazily from :attr:`rows`.
+    """
+
+    def __init__(self, binary: BinaryIO, encoding: str = "utf-8-sig", owns: bool = True):
+        self.binary = binary
+        self.encoding = encoding
+        self.owns = owns
+        self.size = _input_size(binary)
+        self.counts: Dict[str, int] = {"blank_lines": 0}
+        self.lines_read = 0
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown encoding {encoding!r}; use a name such as utf-8, cp1252 or latin-1") from None
+        self._check_signature(_peek(binary))
+        self.checked = False
+        if binary.seekable():
+            self._check_decoding()
+            self.checked = True
+        self.text = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
+        self.header, self.rows = read_rows(self._lines(), self.counts)
+
+    @classmethod
+    def from_text(cls, stream: TextIO) -> "BatchInput":
+        """Wrap an already-decoded text stream (the Python API, tests)."""
+        self = cls.__new__(cls)
+        self.binary, self.encoding, self.owns, self.size = None, getattr(stream, "encoding", None) or "utf-8", False, None
+        self.counts, self.lines_read, self.checked, self.text = {"blank_lines": 0}, 0, True, stream
+        self.header, self.rows = read_rows(self._lines(), self.counts)
+        return self
+
+    def _check_signature(self, head: bytes) -> None:
+        for signature, kind in NOT_CSV_SIGNATURES:
+            if head.startswith(signature):
+                raise InputError(f"the input is {kind}, not a CSV file; save it as 'CSV UTF-8' and screen that file")
+        if head.startswith(UTF16_BOMS) and not codecs.lookup(self.encoding).name.startswith("utf-16"):
+            raise InputError("the input is UTF-16 text (it starts with a UTF-16 byte-order mark); "
+                             "run again with --encoding utf-16")
+
+    def _decoding_error(self, line_number: int, line: str) -> InputError:
+        bad = ord(UNDECODABLE.search(line).group()) - 0xDC00
+        partial = "" if self.checked else " (the output stops before this line)"
+        return InputError(f"line {line_number}: byte 0x{bad:02X} is not valid {_display_encoding(self.encoding)} "
+                          f"text{partial}; {ENCODING_HINT}")
+
+    def _check_decoding(self) -> None:
+        """Decode a seekable input once before screening, so nothing is written for a wrong encoding."""
+        start = self.binary.tell()
+        text = io.TextIOWrapper(self.binary, encoding=self.encoding, errors="surrogateescape", newline="")
+        try:
+            for number, line in enumerate(text, 1):
+                if UNDECODABLE.search(line):
+                    raise self._decoding_error(number, line)
+        finally:
+            text.detach()
+            self.binary.seek(start)
+
+    def _lines(self) -> Iterator[str]:
+        for line in self.text:
+            self.lines_read += 1
+            if not self.checked and UNDECODABLE.search(line):
+                raise self._decoding_error(self.lines_read, line)
+            yield line
+
+    def bytes_read(self) -> Optional[int]:
+        """How far reading has got, for progress (approximate: text is read in chunks)."""
+        try:
+            return self.binary.tell() if self.binary is not None else None
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        if self.binary is None:
+            return
+        if self.owns:
+            self.text.close()
+        else:
+            self.text.detach()  # leave standard input open for the caller
+
+    def __enter__(self) -> "BatchInput":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_input(path: str, encoding: str = "utf-8-sig") -> BatchInput:
+    """Open a CSV file ('-' is standard input) and check it as a whole."""
+    if path == "-":
+        return BatchInput(sys.stdin.buffer, encoding, owns=False)
+    try:
+        binary = open(path, "rb")
     except FileNotFoundError:
         raise InputError(f"input file {path!r} does not exist; check the path") from None
     except IsADirectoryError:
         raise InputError(f"input {path!r} is a directory; give a CSV file") from None
     except PermissionError:
-        raise InputError(f"input file {path!r} cannot be read (permission denied)") from None
+        raise InputError(f"input file {path!r} cannot be read (permission denied); check its permissions") from None
+    except OSError as exc:
+        raise InputError(f"input file {path!r} cannot be opened ({exc.strerror or exc})") from None
+    try:
+        return BatchInput(binary, encoding)
+    except BaseException:
+        binary.close()
+        raise
+
+
+def check_output_path(input_path: Optional[str], output_path: Optional[str]) -> None:
+    """Writing the output over the input would destroy the records being screened."""
+    if not input_path or not output_path or input_path == "-" or not os.path.exists(output_path):
+        return
+    try:
+        same = os.path.samefile(input_path, output_path)
+    except OSError:
+        return
+    if same:
+        raise InputError(f"the output {output_path!r} is the input file; choose another -o path")
+
+
+# -- progress and summary ---------------------------------------------------
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class ProgressBar:
+    """One self-overwriting line: rows, rows/s, and percent and ETA when the size is known."""
+
+    def __init__(self, out: TextIO, total_bytes: Optional[int] = None,
+                 position: Callable[[], Optional[int]] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic, interval: float = 0.2, width: int = 24):
+        self.out = out
+        self.total = total_bytes or None
+        self.position = position
+        self.clock = clock
+        self.interval = interval
+        self.width = width
+        self.started = clock()
+        self.last_draw: Optional[float] = None
+        self.shown = 0
+
+    def render(self, rows: int, done_bytes: Optional[int], elapsed: float) -> str:
+        rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else "-- rows/s"
+        text = f"{rows:,} rows  {rate}"
+        if self.total and done_bytes is not None:
+            share = min(done_bytes / self.total, 1.0)
+            filled = int(share * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            eta = _clock_text(elapsed * (1 - share) / share) if share > 0 and elapsed > 0 else "--:--:--"
+            text = f"{share:4.0%} [{bar}] {text}  ETA {eta}"
+        return text
+
+    def update(self, rows: int, force: bool = False) -> None:
+        now = self.clock()
+        if not force and self.last_draw is not None and now - self.last_draw < self.interval:
+            return
+        self.last_draw = now
+        text = self.render(rows, self.position(), now - self.started)
+        self.out.write("\r" + text.ljust(self.shown))
+        self.out.flush()
+        self.shown = len(text)
+
+    def close(self) -> None:
+        """Erase the bar so the summary starts on a clean line."""
+        if self.shown:
+            self.out.write("\r" + " " * self.shown + "\r")
+            self.out.flush()
+            self.shown = 0
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    levels: Dict[str, int] = field(default_factory=dict)
+    errors: List[Tuple[int, str]] = field(default_factory=list)  # (line, reason), first few only
+    error_count: int = 0
+    blank_lines: int = 0
+    column_notes: List[str] = field(default_factory=list)
+
+    def add(self, row: InputRow, result: Result, keep_errors: int = SHOWN_ERRORS) -> None:
+        self.rows += 1
+        self.levels[result.level] = self.levels.get(result.level, 0) + 1
+        if result.level == "error":
+            self.error_count += 1
+            if len(self.errors) < keep_errors:
+                self.errors.append((row.line, result.error))
+
+    def lines(self) -> List[str]:
+        """The end-of-run summary for standard error."""
+        counts = ", ".join(f"{level} {self.levels[level]}" for level in LEVEL_ORDER if self.levels.get(level))
+        if self.rows:
+            lines = [f"Screened {self.rows:,} row(s): {counts}."]
+        else:
+            lines = ["Screened 0 rows: the input has a header but no data rows."]
+        if self.blank_lines:
+            lines.append(f"Skipped {self.blank_lines:,} empty line(s); they are not rows.")
+        lines.extend(self.column_notes)
+        if self.error_count:
+            lines.append(f"{self.error_count:,} row(s) could not be screened; they have level 'error' "
+                         "and the reason in the error column:")
+            for line, reason in self.errors:
+                lines.append("  " + (reason if reason.startswith(f"line {line}:") else f"line {line}: {reason}"))
+            if self.error_count > len(self.errors):
+                lines.append(f"  ... and {self.error_count - len(self.errors):,} more")
+        return lines
+
+
+# -- the run ----------------------------------------------------------------
+
+
+def _csv_safe(cells: List[str]) -> List[str]:
+    """NUL cannot be shown by spreadsheet software: write U+FFFD in its place."""
+    return [cell.replace(NUL, "\ufffd") if NUL in cell else cell for cell in cells]
 
 
 def run_batch(
-    stream: TextIO,
+    source: Union[BatchInput, TextIO],
     out: TextIO,
     fmt: str = "csv",
     screener: Optional[Screener] = None,
     redact: bool = False,
     on_row: Optional[Callable[[InputRow, Result], None]] = None,
+    progress: Optional[TextIO] = None,
 ) -> Summary:
-    """Screen every row of ``stream`` into ``out``; returns the run summary."""
+    """Screen every row of ``source`` into ``out``; returns the run summary.
+
+    ``source`` is a :class:`BatchInput` (from :func:`open_input`) or a text
+    stream. ``on_row(row, result)`` is called after each row is written;
+    ``progress`` is a terminal stream to draw a progress bar on.
+    """
+    batch_input = source if isinstance(source, BatchInput) else BatchInput.from_text(source)
     screener = screener or Screener()
-    counts: Dict[str, int] = {}
-    summary = Summary()
+    header = batch_input.header
+    summary = Summary(column_notes=header.notes())
+    bar = ProgressBar(progress, batch_input.size, batch_input.bytes_read) if progress is not None else None
+    writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(_csv_safe(list(CONTRACT_COLUMNS) + [neutralise(n) for n in header.output_names]))
     try:
-        header, rows = read_rows(stream, counts)
-        writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
-        if writer is not None:
-            writer.writerow(csv_header(header.extra_names))
-        extra_names = header.extra_names
-        for row, result in screen_rows(rows, screener, redact):
+        for row, result in screen_rows(batch_input.rows, screener, redact):
             if writer is not None:
-                writer.writerow(csv_cells(result, row.extras))
+                writer.writerow(_csv_safe(csv_cells(result, row.extras)))
             else:
-                out.write(json_line(result, dict(zip(extra_names, row.extras))) + "\n")
+                out.write(json_line(result, dict(zip(header.output_names, row.extras))) + "\n")
             summary.add(row, result)
             if on_row is not None:
                 on_row(row, result)
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"the input is not valid {exc.encoding} text (byte {exc.start}); "
-            "pass the right --encoding, for example --encoding latin-1"
-        ) from None
-    summary.blank_lines = counts.get("blank_lines", 0)
+            if bar is not None:
+                bar.update(summary.rows)
+        if bar is not None:
+            bar.update(summary.rows, force=True)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary.blank_lines = batch_input.counts.get("blank_lines", 0)
     return summary
