@@ -431,7 +431,8 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
             else:
                 report.run = obj
         elif kind == "record":
-            report.records += 1
+            if end is None:
+                report.records += 1
         elif kind == "end":
             if end is None:
                 end, end_line = obj, line.number
