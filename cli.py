@@ -242,6 +242,10 @@ def start_trace(trace_path, pseudonymize, screener, input_path=None):
     if pseudonymize and pseudonym_key is None:
         raise UsageErrorExit2(f"--pseudonymize needs a key: set the environment variable {PSEUDONYM_KEY_ENV}")
     ctx = click.get_current_context()
+    for other in (input_path, ctx.params.get("output")):
+        if other and other != "-" and (os.path.realpath(other) == os.path.realpath(trace_path) or (
+                os.path.exists(other) and os.path.exists(trace_path) and os.path.samefile(other, trace_path))):
+            raise UsageErrorExit2(f"--trace {trace_path!r} is the input or output file; give the trace its own file")
     command = {"name": ctx.info_name, **{k: v for k, v in ctx.params.items() if v not in (None, False)}}
     try:
         return Tracer.create(trace_path, screener, command, input_path,
@@ -365,12 +369,18 @@ def stdin_is_terminal() -> bool:
     return click.get_text_stream("stdin").isatty()
 
 
-def interview_prompt(colour):
-    """click's own prompt, on standard error, with the interview's value processor."""
+def interview_prompt(colour, echo_answers):
+    """click's own prompt, on standard error, with the interview's value processor.
+
+    With piped input nothing echoes what was read, so ``echo_answers`` writes
+    it after the prompt and the transcript on standard error stays readable.
+    """
     from engine.interview import InvalidAnswer
 
     def ask(step, prompt_text, parse):
         def value_proc(text):
+            if echo_answers:
+                click.echo(text, err=True)
             try:
                 return parse(text)
             except InvalidAnswer as exc:
@@ -439,7 +449,7 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
 
     try:
         if not answers_path or stdin_is_terminal():
-            conduct(session, interview_prompt(err_colour), tell, on_answer=save)
+            conduct(session, interview_prompt(err_colour, not stdin_is_terminal()), tell, on_answer=save)
     except (click.Abort, KeyboardInterrupt):
         kept = f"answers so far are saved in {save_path}" if save_path else "answers were not saved (use --save FILE)"
         click.echo(f"\nInterview stopped before the end; no result ({kept}).", err=True)
