@@ -354,3 +354,13 @@ def test_pseudonymize_needs_its_key_and_a_trace(tmp_path):
 def test_help_names_the_key_variables():
     result = CliRunner().invoke(main, ["screen", "--help"])
     assert SIGNING_KEY_ENV in result.output and PSEUDONYM_KEY_ENV in result.output
+
+
+def test_trace_may_not_overwrite_the_input_or_the_output(tmp_path):
+    source = write_input(tmp_path / "in.csv")
+    before = (tmp_path / "in.csv").read_bytes()
+    for args in (["--trace", source], ["-o", str(tmp_path / "o.csv"), "--trace", str(tmp_path / "o.csv")]):
+        result = CliRunner().invoke(main, ["screen", source, *args])
+        assert result.exit_code == 2
+        assert "is the input or output file; give the trace its own file" in result.output
+    assert (tmp_path / "in.csv").read_bytes() == before
