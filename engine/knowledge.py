@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .fields import (
     ANSWER_FIELDS,
@@ -119,9 +119,50 @@ class Advice(Item):
 
 
 class AskIf(_Strict):
+    """When a question applies: another answer equals a value, or the intake
+    table has a pregnancy/lactation amount for the age (asked when age is unknown)."""
+
     field: Optional[str] = None
     equals: Union[bool, str, None] = None
     table_has: Optional[Literal["pregnant", "lactating"]] = None
+
+    @model_validator(mode="after")
+    def _one_clear_condition(self):
+        from .fields import SEX, SEX_WORDS
+
+        if (self.field is None) == (self.table_has is None):
+            raise ValueError("give either 'field' with 'equals', or 'table_has', not both or neither")
+        if self.field is not None:
+            kind = FIELD_TYPES.get(self.field)
+            if kind == YES_NO and not isinstance(self.equals, bool):
+                raise ValueError(f"'equals' for yes/no field '{self.field}' must be true or false")
+            if kind == SEX and self.equals not in set(SEX_WORDS.values()):
+                raise ValueError(f"'equals' for '{self.field}' must be one of: {', '.join(sorted(set(SEX_WORDS.values())))}")
+            if kind not in (YES_NO, SEX, None):
+                raise ValueError(f"ask_if can compare only yes/no or sex answers, not '{self.field}'")
+        elif self.equals is not None:
+            raise ValueError("'equals' goes with 'field', not with 'table_has'")
+        return self
+
+
+class Unit(_Strict):
+    """Another unit a number answer may be typed in, e.g. months for age."""
+
+    words: List[str] = Field(min_length=1)
+    #: typed number x factor = the value in the field's own unit; a decimal or a fraction such as "1/12".
+    factor: str = "1"
+
+    @model_validator(mode="after")
+    def _factor_is_a_positive_number(self):
+        from fractions import Fraction
+
+        try:
+            positive = Fraction(self.factor) > 0
+        except (ValueError, ZeroDivisionError):
+            positive = False
+        if not positive:
+            raise ValueError(f"factor {self.factor!r} must be a positive decimal or fraction, such as \"1/12\"")
+        return self
 
 
 class Question(Item):
@@ -129,6 +170,16 @@ class Question(Item):
     text: str
     help: str
     ask_if: Optional[AskIf] = None
+    unit: Optional[str] = None  # the unit of a number answer, shown in the prompt
+    units: List[Unit] = []  # unit words accepted after a number (the field's own unit has factor "1")
+
+    @model_validator(mode="after")
+    def _units_only_for_numbers(self):
+        from .fields import NUMBER
+
+        if (self.unit or self.units) and FIELD_TYPES.get(self.field) != NUMBER:
+            raise ValueError(f"'unit'/'units' apply only to number fields, not '{self.field}'")
+        return self
 
 
 class IntakeRow(Item):
