@@ -37,9 +37,15 @@ class FiringRecorder:
     """Mixin for a KnowledgeEngine: records every firing of ``run()``."""
 
     def reset(self, **kwargs):
+        self.before_run()
+        super().reset(**kwargs)
+
+    def before_run(self) -> None:
         self._raw_firings: List[list] = []
         self._declaring_into = None
-        super().reset(**kwargs)
+        parent = getattr(super(), "before_run", None)
+        if parent is not None:
+            parent()
 
     def declare(self, *facts):
         if self._declaring_into is not None:

@@ -20,6 +20,7 @@ from rules.screening import (
     NotedBecause,
     RaisedBy,
     Recommend,
+    RelevantFacts,
     ScreeningRules,
     Yes,
 )
@@ -28,6 +29,7 @@ from .fields import FIELD_ORDER, YES_NO_FIELDS
 from .firings import Firing, FiringRecorder
 from .intake import BELOW, IntakeAssessment, assess
 from .knowledge import KnowledgeBase, load_default
+from .lean import LeanStart
 from .records import Record, RowError, normalise
 from .results import FlagResult, NoteResult, Result
 
@@ -36,6 +38,10 @@ DEFAULT_CACHE_SIZE = 65536
 
 class ScreeningEngine(FiringRecorder, ScreeningRules):
     """The rules, with every firing recorded for explanations and traces."""
+
+
+class LeanScreeningEngine(FiringRecorder, LeanStart, ScreeningRules):
+    """The same rules and recorder, started from a chosen fact set (engine.lean)."""
 
 
 @dataclass(frozen=True)
@@ -108,21 +114,61 @@ def _field_sorted(names) -> Tuple[str, ...]:
     return tuple(sorted(set(names), key=FIELD_ORDER.__getitem__))
 
 
+def conclusion_of(engine) -> Conclusion:
+    """Read the conclusion facts and firings out of an engine that has run."""
+    flags: Dict[str, list] = {}
+    notes: Dict[str, list] = {}
+    level, advice, missing = "none", "", []
+    for fact in engine.facts.values():
+        if isinstance(fact, RaisedBy):
+            flags.setdefault(fact["flag"], []).append(fact["field"])
+        elif isinstance(fact, NotedBecause):
+            notes.setdefault(fact["note"], []).append(fact["field"])
+        elif isinstance(fact, Noted):
+            notes.setdefault(fact["note"], [])
+        elif isinstance(fact, Level):
+            level = fact["value"]
+        elif isinstance(fact, Missing):
+            missing.append(fact["field"])
+        elif isinstance(fact, Recommend):
+            advice = fact["advice"]
+    return Conclusion(
+        flags=tuple((fid, _field_sorted(flags[fid])) for fid in sorted(flags)),
+        notes=tuple((nid, _field_sorted(notes[nid])) for nid in sorted(notes)),
+        level=level,
+        missing=_field_sorted(missing),
+        advice=advice,
+        firings=engine.firings(),
+    )
+
+
+def plain_conclusion(engine: ScreeningEngine, key: FactKey) -> Conclusion:
+    """The straightforward run: reset (every knowledge fact), declare the key, run.
+
+    The reference the lean path is tested against (tests/test_lean_engine.py).
+    """
+    engine.reset()
+    engine.declare(*key.facts())
+    engine.run()
+    return conclusion_of(engine)
+
+
 class Screener:
     """Screens records with one reusable engine and a bounded memo of conclusions."""
 
     def __init__(self, kb: Optional[KnowledgeBase] = None, cache_size: int = DEFAULT_CACHE_SIZE):
         self.kb = kb or load_default()
-        self.engine = ScreeningEngine(self.kb)
+        self.engine = LeanScreeningEngine(self.kb)
+        self.relevant = RelevantFacts(self.kb)
         member_fields = {m for f in self.kb.flags.values() if f.trigger == "any_yes" for m in f.fields}
         note_fields = {n.when_yes for n in self.kb.notes.values() if n.when_yes}
         note_fields |= {m for n in self.kb.notes.values() for c in n.causes for m in self.kb.other_causes[c].fields}
         self._visible_yes = tuple(f for f in YES_NO_FIELDS if f in member_fields | note_fields)
         self._blank_candidates = tuple(f for f in YES_NO_FIELDS if f in member_fields)
         if cache_size:
-            self.conclude = lru_cache(maxsize=cache_size)(self._run_engine)  # type: ignore[method-assign]
+            self.conclude_engine_key = lru_cache(maxsize=cache_size)(self._run_engine)  # type: ignore[method-assign]
         else:
-            self.conclude = self._run_engine  # type: ignore[method-assign]
+            self.conclude_engine_key = self._run_engine  # type: ignore[method-assign]
 
     # -- record -> facts -----------------------------------------------------
 
@@ -134,40 +180,25 @@ class Screener:
             intake=assess(self.kb, answers).key(),
         )
 
+    def engine_key(self, key: FactKey) -> Tuple:
+        """The part of ``key`` some rule can join: what a run depends on (the memo key)."""
+        status, recommended, basis, _row_id, sex_note, age_may_change = key.intake
+        intake = (status, recommended if recommended is not None else 0, basis or "", sex_note, age_may_change)
+        return self.relevant.engine_key(key.yes, key.blank, intake)
+
     # -- facts -> conclusion (the experta run) ------------------------------
 
-    def _run_engine(self, key: FactKey) -> Conclusion:
-        engine = self.engine
-        engine.reset()
-        engine.declare(*key.facts())
-        engine.run()
-        flags: Dict[str, list] = {}
-        notes: Dict[str, list] = {}
-        level, advice, missing = "none", "", []
-        for fact in engine.facts.values():
-            if isinstance(fact, RaisedBy):
-                flags.setdefault(fact["flag"], []).append(fact["field"])
-            elif isinstance(fact, NotedBecause):
-                notes.setdefault(fact["note"], []).append(fact["field"])
-            elif isinstance(fact, Noted):
-                notes.setdefault(fact["note"], [])
-            elif isinstance(fact, Level):
-                level = fact["value"]
-            elif isinstance(fact, Missing):
-                missing.append(fact["field"])
-            elif isinstance(fact, Recommend):
-                advice = fact["advice"]
-        return Conclusion(
-            flags=tuple((fid, _field_sorted(flags[fid])) for fid in sorted(flags)),
-            notes=tuple((nid, _field_sorted(notes[nid])) for nid in sorted(notes)),
-            level=level,
-            missing=_field_sorted(missing),
-            advice=advice,
-            firings=engine.firings(),
-        )
+    def conclude(self, key: FactKey) -> Conclusion:
+        """What the rules conclude for ``key`` (memoised on its engine key)."""
+        return self.conclude_engine_key(self.engine_key(key))
+
+    def _run_engine(self, engine_key: Tuple) -> Conclusion:
+        self.engine.start(self.relevant.facts(engine_key))
+        self.engine.run()
+        return conclusion_of(self.engine)
 
     def cache_info(self):
-        info = getattr(self.conclude, "cache_info", None)
+        info = getattr(self.conclude_engine_key, "cache_info", None)
         return info() if info else None
 
     # -- conclusion -> Result ------------------------------------------------
@@ -278,4 +309,4 @@ def screen(raw: Union[Mapping[str, Any], Record], row_number: int = 1) -> Result
     return default_screener().screen(raw, row_number)
 
 
-__all__ = ["Screener", "FactKey", "Conclusion", "screen", "default_screener", "BELOW"]
+__all__ = ["Screener", "FactKey", "Conclusion", "screen", "default_screener", "plain_conclusion", "BELOW"]

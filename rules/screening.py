@@ -132,6 +132,112 @@ def knowledge_facts(kb):
             yield AdviceDef(level=advice.level, id=advice.id)
 
 
+INTAKE_PATTERNS = (
+    # The Intake patterns of the rules below, as field -> required value.
+    {"status": "below"},
+    {"sex_note": True},
+    {"status": "unknown_intake"},
+    {"status": "unknown_age", "age_may_change": True},
+)
+
+
+class RelevantFacts:
+    """The facts of one run, minus those no rule can ever join.
+
+    A fact that takes part in no activation cannot change what fires: leaving
+    it out only renumbers the remaining facts in the same order, and the
+    agenda orders activations by comparing those numbers. So each run gets
+    its answer facts plus only the knowledge facts that can join them, and a
+    Yes that only a note could use is kept only when that note can apply.
+    Fewer facts make each run cheaper and make more records share one
+    memoised run. Mirrors the rule patterns above: change both together
+    (tests/test_lean_engine.py compares against a run with every fact).
+    """
+
+    def __init__(self, kb):
+        self.knowledge = tuple(knowledge_facts(kb))
+        self.member_fields = frozenset(f["field"] for f in self.knowledge if isinstance(f, Member))
+        self.note_fields = {}  # other_causes note id -> (trigger field, cause fields)
+        for note in kb.notes.values():
+            if note.trigger == "other_causes":
+                causes = frozenset(m for c in note.causes for m in kb.other_causes[c].fields)
+                self.note_fields[note.id] = (note.when_yes, causes)
+
+    def engine_key(self, yes, blank, intake):
+        """The hashable part of the record the rules can see: (yes, blank, intake or None).
+
+        ``intake`` is (status, recommended, basis, sex_note, age_may_change),
+        the Intake fact's fields; it is None when no Intake pattern matches it.
+        """
+        yes_set = set(yes)
+        usable = set(self.member_fields)
+        for trigger, causes in self.note_fields.values():
+            if trigger in yes_set and causes & yes_set:
+                usable.add(trigger)
+                usable |= causes
+        status, recommended, basis, sex_note, age_may_change = intake
+        fields = {"status": status, "sex_note": sex_note, "age_may_change": age_may_change}
+        if not any(all(fields[k] == v for k, v in p.items()) for p in INTAKE_PATTERNS):
+            intake = None
+        return (
+            tuple(f for f in yes if f in usable),
+            tuple(blank),
+            intake,
+        )
+
+    def facts(self, engine_key):
+        """Fresh facts for one run: relevant knowledge, then Intake, Yes and Blank."""
+        yes, blank, intake = engine_key
+        yes_set, blank_set = set(yes), set(blank)
+        status = intake[0] if intake else None
+        sex_note = bool(intake and intake[3])
+        flags = set()
+        notes = set()
+        for fact in self.knowledge:
+            if isinstance(fact, Member) and (fact["field"] in yes_set or fact["field"] in blank_set):
+                flags.add(fact["flag"])
+        for note_id, (trigger, causes) in self.note_fields.items():
+            if trigger in yes_set and causes & yes_set:
+                notes.add(note_id)
+        for fact in self.knowledge:
+            kind = type(fact)
+            if kind is Member:
+                keep = fact["field"] in yes_set or fact["field"] in blank_set
+            elif kind is FlagDef:
+                if fact["trigger"] == "any_yes":
+                    keep = fact["id"] in flags
+                elif fact["trigger"] == "intake_below_recommended":
+                    keep = status in ("below", "unknown_intake", "unknown_age")
+                else:
+                    keep = True
+            elif kind is NoteDef:
+                if fact["trigger"] == "other_causes":
+                    keep = fact["id"] in notes
+                elif fact["trigger"] == "intake_sex_unknown":
+                    keep = sex_note
+                else:
+                    keep = True
+            elif kind is NoteCause:
+                keep = fact["note"] in notes and fact["field"] in yes_set
+            else:
+                keep = True
+            if keep:
+                yield fact.copy()
+        if intake is not None:
+            status, recommended, basis, sex_note, age_may_change = intake
+            yield Intake(
+                status=status,
+                recommended=recommended,
+                basis=basis,
+                sex_note=sex_note,
+                age_may_change=age_may_change,
+            )
+        for name in yes:
+            yield Yes(field=name)
+        for name in blank:
+            yield Blank(field=name)
+
+
 class ScreeningRules(KnowledgeEngine):
     """Rules over answers joined with knowledge. Build once, ``reset()`` per record."""
 

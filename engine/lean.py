@@ -1,0 +1,120 @@
+"""experta, driven without the overheads that dominate a small run.
+
+A screening run declares a couple of dozen facts, so experta's fixed costs
+outweigh the rules themselves (profile in docs/performance.md): ``reset()``
+re-walks every Rete node once per parent, the root node sends every fact
+through every type test (copying a token each time), and DepthStrategy's
+``lru_cache`` on ``get_key`` hashes each activation only to miss (the cached
+activation compares unequal once its key is set). Each class here removes one
+such cost while keeping experta's semantics: same activations, same agenda
+order, same firings. tests/test_lean_engine.py checks that against the plain
+engine.
+"""
+from typing import Callable, Dict, Iterable, List
+
+from .compat import (
+    Agenda,
+    DepthStrategy,
+    FactList,
+    FeatureTesterNode,
+    InitialFact,
+    ReteMatcher,
+    Token,
+    TypeCheck,
+)
+
+
+class DirectDepthStrategy(DepthStrategy):
+    """DepthStrategy's key (salience, then newest facts first), computed directly."""
+
+    def get_key(self, activation):
+        return (activation.rule.salience, sorted([f["__factid__"] for f in activation.facts], reverse=True))
+
+
+class TypeDispatchMatcher(ReteMatcher):
+    """The Rete network, entered by fact type instead of through every type test.
+
+    experta's root node hands each fact to every type-test node, which copies
+    the token and discards it unless the type matches. Here each fact goes
+    straight to the children of the type-test nodes for its own class, in the
+    same order. If the network ever starts with something other than a type
+    test, every fact takes the original path.
+    """
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        roots = [child.node for child in self.root_node.children]
+        self._dispatch = all(
+            isinstance(node, FeatureTesterNode) and isinstance(node.matcher, TypeCheck) for node in roots
+        )
+        self._routes: Dict[type, List[Callable]] = {}
+        self._nodes = self._reachable_nodes()
+
+    def _reachable_nodes(self) -> list:
+        seen, order, stack = set(), [], [self.root_node]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            order.append(node)
+            stack.extend(child.node for child in node.children)
+        return order
+
+    def reset(self):
+        """Wipe every node's memory once (experta resets shared nodes once per parent)."""
+        for node in self._nodes:
+            node._reset()
+
+    def _routes_for(self, fact_type: type) -> List[Callable]:
+        routes = self._routes.get(fact_type)
+        if routes is None:
+            routes = [
+                grandchild.callback
+                for child in self.root_node.children
+                if child.node.matcher.fact_type == fact_type
+                for grandchild in child.node.children
+            ]
+            self._routes[fact_type] = routes
+        return routes
+
+    def changes(self, adding=None, deleting=None):
+        if not self._dispatch:
+            return super().changes(adding, deleting)
+        for fact in deleting or ():
+            token = Token.invalid(fact)
+            for callback in self._routes_for(type(fact)):
+                callback(token)
+        for fact in adding or ():
+            token = Token.valid(fact)
+            for callback in self._routes_for(type(fact)):
+                callback(token)
+        return super().changes()
+
+
+class LeanStart:
+    """Mixin for a KnowledgeEngine: start a run from exactly the given facts.
+
+    Equivalent to ``reset()`` with no DefFacts followed by ``declare(*facts)``
+    (InitialFact first, as reset declares it), minus the signature inspection
+    and logging done per reset. The facts must be fresh (never declared).
+    """
+
+    __matcher__ = TypeDispatchMatcher
+    __strategy__ = DirectDepthStrategy
+
+    def start(self, facts: Iterable) -> None:
+        self.running = False
+        self.agenda = Agenda()
+        self.facts = FactList()
+        self.matcher.reset()
+        self.before_run()
+        declare = self.facts.declare
+        declare(InitialFact())
+        for fact in facts:
+            declare(fact)
+        added, removed = self.get_activations()
+        self.strategy.update_agenda(self.agenda, added, removed)
+
+    def before_run(self) -> None:
+        """Hook for mixins that keep per-run state."""
