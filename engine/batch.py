@@ -81,7 +81,8 @@ class Header:
             notes.append("There is no record_id column: row numbers are used as record ids.")
         absent = [name for name in FIELDS[1:] if name not in self.field_index]
         if absent:
-            notes.append(f"{len(absent)} intake field(s) have no column and count as unknown: {', '.join(absent)}.")
+            shown = ", ".join(absent[:6]) + (f" and {len(absent) - 6} more" if len(absent) > 6 else "")
+            notes.append(f"{_count(len(absent), 'intake field')} without a column count as unknown: {shown}.")
         return notes
 
 
@@ -105,11 +106,17 @@ def parse_header(cells: List[str]) -> Header:
     if any(NUL in cell for cell in cells):
         raise InputError("the header row contains NUL bytes, so the file is not UTF-8 text; "
                          "if it is UTF-16, run again with --encoding utf-16")
+    names = [_column_key(raw, position) for position, raw in enumerate(cells)]
+    if not any(name in FIELDS for name in names):
+        shown = ", ".join(repr(cell.strip()) for cell in cells[:3]) + (", ..." if len(cells) > 3 else "")
+        raise InputError(
+            f"the first row ({shown}) names no intake field; the first row must be a header "
+            "naming the columns, such as record_id,age_years,sex (see 'magscreen screen --example')"
+        )
     field_index: Dict[str, int] = {}
     extra_index: List[int] = []
     seen: Dict[str, int] = {}
-    for position, raw in enumerate(cells):
-        name = _column_key(raw, position)
+    for position, (raw, name) in enumerate(zip(cells, names)):
         if name and name in seen:
             raise InputError(
                 f"duplicate column name {raw.strip()!r} (columns {seen[name] + 1} and {position + 1}); "
@@ -120,12 +127,6 @@ def parse_header(cells: List[str]) -> Header:
             field_index[name] = position
         else:
             extra_index.append(position)
-    if not field_index:
-        shown = ", ".join(repr(cell.strip()) for cell in cells[:3]) + (", ..." if len(cells) > 3 else "")
-        raise InputError(
-            f"the first row ({shown}) names no intake field; the first row must be a header "
-            "naming the columns, such as record_id,age_years,sex (see 'magscreen screen --example')"
-        )
     header = Header(list(cells), field_index, extra_index)
     header.output_names = output_names(cells, extra_index)
     return header
@@ -164,7 +165,10 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> 
     are counted in ``counts["blank_lines"]``.
     """
     csv.field_size_limit(FIELD_LIMIT)
-    reader = csv.reader(lines)
+    # strict: a quote left open at the end of the file is an error row naming
+    # the lines it swallowed, rather than the rest of the file silently
+    # becoming one cell.
+    reader = csv.reader(lines, strict=True)
     counts = counts if counts is not None else {}
     counts.setdefault("blank_lines", 0)
     while True:
@@ -195,7 +199,7 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> 
                 number += 1
                 last_line = reader.line_num
                 yield InputRow(number, start, {}, [""] * len(header.extra_index),
-                               RowError(str(number), "", "", "", unreadable_reason(start, exc)))
+                               RowError(str(number), "", "", "", unreadable_reason(start, last_line, exc)))
                 continue
             last_line = reader.line_num
             if _is_blank_row(cells):
@@ -207,11 +211,19 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> 
     return header, rows()
 
 
-def unreadable_reason(line: int, exc: csv.Error) -> str:
-    if "field limit" in str(exc):
+def unreadable_reason(line: int, end_line: int, exc: csv.Error) -> str:
+    """Plain words for the csv module's complaints; reading always resumes on the next line."""
+    text = str(exc)
+    if "field limit" in text:
         return (f"line {line}: a cell is longer than {FIELD_LIMIT:,} characters; "
                 "check for an unclosed quote (reading resumed on the next line)")
-    return f"line {line}: cannot be read as CSV ({exc})"
+    if "unexpected end of data" in text:
+        return (f"line {line}: a quote opened in this row is never closed, so lines {line} to {end_line} "
+                "(the end of the file) could not be read as rows; close the quote and screen again")
+    if "expected after" in text:
+        return (f"line {line}: a closing quote is followed by more text in the same cell; "
+                "quote the whole cell (doubling any quote inside it) or remove the quotes")
+    return f"line {line}: cannot be read as CSV ({text})"
 
 
 def make_row(header: Header, cells: List[str], number: int, line: int, end_line: Optional[int] = None) -> InputRow:
@@ -319,9 +331,9 @@ class BatchInput:
             raise InputError("the input is UTF-16 text (it starts with a UTF-16 byte-order mark); "
                              "run again with --encoding utf-16")
 
-    def _decoding_error(self, line_number: int, line: str) -> InputError:
+    def _decoding_error(self, line_number: int, line: str, while_writing: bool) -> InputError:
         bad = ord(UNDECODABLE.search(line).group()) - 0xDC00
-        partial = "" if self.checked else " (the output stops before this line)"
+        partial = " (the output stops before this line)" if while_writing else ""
         return InputError(f"line {line_number}: byte 0x{bad:02X} is not valid {_display_encoding(self.encoding)} "
                           f"text{partial}; {ENCODING_HINT}")
 
@@ -332,7 +344,7 @@ class BatchInput:
         try:
             for number, line in enumerate(text, 1):
                 if UNDECODABLE.search(line):
-                    raise self._decoding_error(number, line)
+                    raise self._decoding_error(number, line, while_writing=False)
         finally:
             text.detach()
             self.binary.seek(start)
@@ -341,7 +353,7 @@ class BatchInput:
         for line in self.text:
             self.lines_read += 1
             if not self.checked and UNDECODABLE.search(line):
-                raise self._decoding_error(self.lines_read, line)
+                raise self._decoding_error(self.lines_read, line, while_writing=True)
             yield line
 
     def bytes_read(self) -> Optional[int]:
@@ -400,6 +412,10 @@ def check_output_path(input_path: Optional[str], output_path: Optional[str]) -> 
 
 
 # -- progress and summary ---------------------------------------------------
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _clock_text(seconds: float) -> str:
@@ -473,15 +489,15 @@ class Summary:
         """The end-of-run summary for standard error."""
         counts = ", ".join(f"{level} {self.levels[level]}" for level in LEVEL_ORDER if self.levels.get(level))
         if self.rows:
-            lines = [f"Screened {self.rows:,} row(s): {counts}."]
+            lines = [f"Screened {_count(self.rows, 'row')}: {counts}."]
         else:
             lines = ["Screened 0 rows: the input has a header but no data rows."]
         if self.blank_lines:
-            lines.append(f"Skipped {self.blank_lines:,} empty line(s); they are not rows.")
+            lines.append(f"Skipped {_count(self.blank_lines, 'empty line')}; empty lines are not rows.")
         lines.extend(self.column_notes)
         if self.error_count:
-            lines.append(f"{self.error_count:,} row(s) could not be screened; they have level 'error' "
-                         "and the reason in the error column:")
+            lines.append(f"{_count(self.error_count, 'row')} could not be screened; see level 'error' "
+                         "and the error column in the output:")
             for line, reason in self.errors:
                 lines.append("  " + (reason if reason.startswith(f"line {line}:") else f"line {line}: {reason}"))
             if self.error_count > len(self.errors):
@@ -505,12 +521,16 @@ def run_batch(
     redact: bool = False,
     on_row: Optional[Callable[[InputRow, Result], None]] = None,
     progress: Optional[TextIO] = None,
+    resume_after: int = 0,
 ) -> Summary:
     """Screen every row of ``source`` into ``out``; returns the run summary.
 
     ``source`` is a :class:`BatchInput` (from :func:`open_input`) or a text
     stream. ``on_row(row, result)`` is called after each row is written;
     ``progress`` is a terminal stream to draw a progress bar on.
+    ``resume_after`` continues an interrupted run (engine.resume): ``out``
+    already holds the header and that many rows, which are read but not
+    screened again, and the summary counts only the rows after them.
     """
     batch_input = source if isinstance(source, BatchInput) else BatchInput.from_text(source)
     screener = screener or Screener()
@@ -518,10 +538,13 @@ def run_batch(
     summary = Summary(column_notes=header.notes())
     bar = ProgressBar(progress, batch_input.size, batch_input.bytes_read) if progress is not None else None
     writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
-    if writer is not None:
+    if writer is not None and not resume_after:
         writer.writerow(_csv_safe(list(CONTRACT_COLUMNS) + [neutralise(n) for n in header.output_names]))
+    rows = batch_input.rows
+    if resume_after:
+        rows = (row for row in rows if row.number > resume_after)
     try:
-        for row, result in screen_rows(batch_input.rows, screener, redact):
+        for row, result in screen_rows(rows, screener, redact):
             if writer is not None:
                 writer.writerow(_csv_safe(csv_cells(result, row.extras)))
             else:
