@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from engine import knowledge as knowledge_module
-from engine.batch import InputError, check_output_path, open_input, run_batch
+from engine.batch import InputError, Summary, check_output_path, open_input, run_batch
+from engine.resume import ScreenJob
 from engine.knowledge import KnowledgeError
 from engine.trace import open_private
 
@@ -113,8 +114,11 @@ def silence_stdout():
 
 
 @contextmanager
-def output_stream(path):
-    """The results file (owner-only), or standard output as UTF-8 with untranslated line ends."""
+def output_stream(path, part=None):
+    """The crash-safe part file, the results file (owner-only), or standard output as UTF-8."""
+    if part is not None:
+        yield part  # engine.resume.ScreenJob renames it when the run is complete
+        return
     if path:
         with open_private(path) as out:
             yield out
@@ -149,6 +153,48 @@ def batch_errors():
         raise UsageErrorExit2(f"cannot read or write{where} ({exc.strerror or exc}); check the disk and the paths")
 
 
+@contextmanager
+def keep_finished_rows(job, output):
+    """On Ctrl-C or a read/write error, keep the finished rows for --resume and say how to continue."""
+    from engine.outputs import OutputError
+    from engine.resume import AlreadyComplete, ResumeError
+
+    again = "run the same command with --resume to continue"
+    try:
+        yield
+    except AlreadyComplete as exc:
+        job.close()
+        click.echo(f"{exc}.", err=True)
+        sys.exit(0)
+    except ResumeError as exc:
+        job.close()
+        raise UsageErrorExit2(str(exc))
+    except KeyboardInterrupt:
+        kept = job.abort()
+        if kept.resumable:
+            click.echo(f"Interrupted after {kept.rows:,} row(s); {output} is not written yet: {again}.", err=True)
+        elif output:
+            click.echo(f"Interrupted; {output} was not written.", err=True)
+        else:
+            click.echo("Interrupted; the output is incomplete.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        job.abort()
+        raise
+    except (OutputError, OSError) as exc:
+        kept = job.abort()
+        if isinstance(exc, OutputError):
+            problem = str(exc)
+        else:  # reading the input failed part-way
+            problem = f"cannot read the input ({exc.strerror or exc})"
+        hint = f"{kept.rows:,} finished row(s) are kept; fix that and {again}" if kept.resumable else \
+            "nothing was written to the final output name"
+        raise UsageErrorExit2(f"{problem}; {hint}")
+    except BaseException:
+        job.abort()
+        raise
+
+
 def wants_progress(progress, quiet, stream):
     if quiet:
         return False
@@ -163,7 +209,13 @@ def wants_progress(progress, quiet, stream):
                    "and result; signed when MAGSCREEN_TRACE_KEY is set. See 'magscreen audit'.")
 @click.option("--pseudonymize", is_flag=True,
               help="In the trace, replace record ids with HMAC-SHA256 pseudonyms keyed by MAGSCREEN_PSEUDONYM_KEY.")
-def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledge_dir, trace_path, pseudonymize):
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run (crash, power loss, Ctrl-C) of the same command from its last "
+                   "checkpoint; needs -o FILE. Refused if the input, knowledge or options changed.")
+@click.option("--redact-errors", is_flag=True,
+              help="Leave the offending value out of row-error messages (output, trace and summary).")
+def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledge_dir, trace_path, pseudonymize,
+           resume, redact_errors):
     """Screen a CSV file of intake records (INPUT, or - for standard input).
 
     Every input row gives one output row, in order; rows that cannot be
@@ -178,17 +230,25 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
     with batch_errors():
         check_output_path(input_path, output)
         with open_input(input_path, encoding) as source:
-            tracer = start_trace(trace_path, pseudonymize, screener, input_path)
-            try:
-                with output_stream(output) as out:
-                    summary = run_batch(source, out, fmt, screener,
-                                        on_row=tracer.on_row if tracer else None,
-                                        progress=stderr if wants_progress(progress, quiet, stderr) else None)
-                if tracer:
-                    tracer.finish()
-            finally:
-                if tracer:
-                    tracer.close()
+            job = ScreenJob(input_path, output, trace_path, knowledge_version=screener.kb.version, options={
+                "format": fmt, "encoding": encoding, "redact_errors": redact_errors, "pseudonymize": pseudonymize})
+            with keep_finished_rows(job, output):
+                job.prepare(resume)
+                if job.resumed_rows:
+                    click.echo(f"Resuming after row {job.resumed_rows:,}: {job.resumed_rows:,} row(s) were "
+                               "finished by the interrupted run.", err=True)
+                for note in job.notes:
+                    click.echo(note, err=True)
+                if trace_path and not job.finished_already:
+                    start_trace(trace_path, pseudonymize, screener, input_path, open_trace=job.open_trace)
+                job.begin()
+                summary = Summary()
+                if not job.finished_already:
+                    with output_stream(job.direct_output, job.output) as out:
+                        summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=job.on_row,
+                                            progress=stderr if wants_progress(progress, quiet, stderr) else None,
+                                            resume_after=job.resumed_rows)
+                summary = job.complete(summary)
     if not quiet:
         for line in summary.lines():
             click.echo(line, err=True)
@@ -230,7 +290,7 @@ def knowledge_show(knowledge_dir):
 # -- audit traces (engine/trace.py writes them, engine/audit.py reads them) --
 
 
-def start_trace(trace_path, pseudonymize, screener, input_path=None):
+def start_trace(trace_path, pseudonymize, screener, input_path=None, open_trace=None):
     """Open an owner-only trace and write its run line; None without --trace."""
     from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, Tracer, key_from_env
 
@@ -248,6 +308,8 @@ def start_trace(trace_path, pseudonymize, screener, input_path=None):
             raise UsageErrorExit2(f"--trace {trace_path!r} is the input or output file; give the trace its own file")
     command = {"name": ctx.info_name, **{k: v for k, v in ctx.params.items() if v not in (None, False)}}
     try:
+        if open_trace is not None:  # engine.resume.ScreenJob: a crash-safe part file, maybe resumed
+            return open_trace(trace_path, screener, command, key_from_env(SIGNING_KEY_ENV), pseudonym_key)
         return Tracer.create(trace_path, screener, command, input_path,
                              signing_key=key_from_env(SIGNING_KEY_ENV), pseudonym_key=pseudonym_key)
     except OSError as exc:
@@ -366,7 +428,7 @@ def colour_wanted(stream) -> bool:
 
 
 def stdin_is_terminal() -> bool:
-    return click.get_text_stream("stdin").isatty()
+    return sys.stdin.isatty()
 
 
 def interview_prompt(colour, echo_answers):
@@ -442,7 +504,7 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
                 raise UsageErrorExit2(f"cannot write answers to {save_path} ({exc.strerror}); choose another --save path")
 
     save(session)  # fail before the first question, not after the last
-    err_colour = colour_wanted(click.get_text_stream("stderr"))
+    err_colour = colour_wanted(sys.stderr)
 
     def tell(text, style):
         click.echo(click.style(text, **INTERVIEW_STYLES[style]) if err_colour and style else text, err=True)
@@ -465,7 +527,7 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
         click.echo(json_line(result))
         return
     report = text_report(result, {q.field: q.title for q in kb.questions})
-    if colour_wanted(click.get_text_stream("stdout")):
+    if colour_wanted(sys.stdout):
         first, _, rest = report.partition("\n")
         report = click.style(first, fg=LEVEL_STYLES[result.level], bold=True) + "\n" + rest
     click.echo("", err=True)

@@ -420,10 +420,18 @@ Tell = Callable[[str, str], None]
 
 
 def question_lines(step: Step) -> Tuple[List[str], str]:
-    """The lines shown before the prompt, and the prompt itself (its last line)."""
+    """The lines shown before the prompt, and the prompt itself.
+
+    A question that fits on one line with its hint is the prompt; a longer
+    one is shown first, and the prompt is a short 'Answer (hint)' that still
+    makes sense when it is repeated after an answer that was not accepted.
+    """
     heading = f"[{step.number}/{step.total}] {step.question.title}"
-    body = textwrap.wrap(f"{step.question.text} ({answer_hint(step.question)})", width=WIDTH, break_on_hyphens=False)
-    return [heading] + body[:-1], body[-1]
+    whole = f"{step.question.text} ({answer_hint(step.question)})"
+    if len(whole) + len(" [default]: ") <= WIDTH:
+        return [heading], whole
+    body = textwrap.wrap(step.question.text, width=WIDTH, break_on_hyphens=False)
+    return [heading] + body, f"Answer ({answer_hint(step.question)})"
 
 
 def conduct(interview: Interview, ask: Ask, tell: Tell, on_answer: Callable[[Interview], None] = lambda i: None) -> None:
