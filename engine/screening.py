@@ -34,6 +34,8 @@ from .records import Record, RowError, normalise
 from .results import FlagResult, NoteResult, Result
 
 DEFAULT_CACHE_SIZE = 65536
+RESULT_CACHE_SIZE = 16384
+INTAKE_INPUTS = ("magnesium_intake_mg", "age_years", "sex", "pregnant", "lactating")
 
 
 class ScreeningEngine(FiringRecorder, ScreeningRules):
@@ -169,16 +171,22 @@ class Screener:
             self.conclude_engine_key = lru_cache(maxsize=cache_size)(self._run_engine)  # type: ignore[method-assign]
         else:
             self.conclude_engine_key = self._run_engine  # type: ignore[method-assign]
+        self._intake_key = lru_cache(maxsize=RESULT_CACHE_SIZE)(self._assess_intake)
+        self._templates: Dict[Tuple, Tuple[Conclusion, Result]] = {}
 
     # -- record -> facts -----------------------------------------------------
 
     def fact_key(self, record: Record) -> FactKey:
-        answers = record.answers
+        get = record.answers.get
         return FactKey(
-            yes=tuple(f for f in self._visible_yes if answers.get(f) is True),
-            blank=tuple(f for f in self._blank_candidates if answers.get(f) is None),
-            intake=assess(self.kb, answers).key(),
+            yes=tuple(f for f in self._visible_yes if get(f) is True),
+            blank=tuple(f for f in self._blank_candidates if get(f) is None),
+            intake=self._intake_key(*(get(f) for f in INTAKE_INPUTS)),
         )
+
+    def _assess_intake(self, *values) -> Tuple:
+        """assess() depends only on these five answers; memoised per Screener."""
+        return assess(self.kb, dict(zip(INTAKE_INPUTS, values))).key()
 
     def engine_key(self, key: FactKey) -> Tuple:
         """The part of ``key`` some rule can join: what a run depends on (the memo key)."""
@@ -225,6 +233,31 @@ class Screener:
         )
 
     def result_for(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
+        """The Result for ``record``; built once per (key, intake amount) and reused.
+
+        Apart from the record id, a Result depends on the record only through
+        the intake explanation, which quotes the amount; that is in the memo
+        key whenever the intake is below the recommendation.
+        """
+        amount = record.get("magnesium_intake_mg") if key.intake[0] == BELOW else None
+        memo_key = (key, amount)
+        cached = self._templates.get(memo_key)
+        if cached is None or cached[0] is not conclusion:
+            if len(self._templates) >= RESULT_CACHE_SIZE:
+                self._templates.clear()
+            cached = (conclusion, self.build_result(record, key, conclusion))
+            self._templates[memo_key] = cached
+        template = cached[1]
+        if template.record_id == record.record_id:
+            return template
+        # A copy with another record id; dataclasses.replace() re-runs __init__ and costs 3x more.
+        result = object.__new__(Result)
+        result.__dict__.update(template.__dict__)
+        result.__dict__["record_id"] = record.record_id
+        return result
+
+    def build_result(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
+        """The Result built from scratch (the reference for result_for's memo)."""
         kb = self.kb
         intake = IntakeAssessment(*key.intake)
         flags = []

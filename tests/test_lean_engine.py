@@ -123,3 +123,23 @@ def test_firing_sequences_do_not_depend_on_the_hash_seed():
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert json.loads(outputs.pop())  # non-empty firings were compared
+
+
+def test_memoised_results_equal_results_built_from_plain_runs(kb, plain):
+    """Per-record memo (intake assessment, Result templates) changes nothing, record ids included."""
+    screener = Screener(kb)
+    gen = _load_generator()
+    rows = list(gen.generate_rows(800, seed=13, error_fraction=0.02))
+    plain_runs = {}
+    for number, raw in enumerate(rows + rows, start=1):  # second pass: every template is a cache hit
+        record = normalise(raw, number)
+        if isinstance(record, RowError):
+            continue
+        got = screener.screen_record(record)
+        key = screener.fact_key(record)
+        if key not in plain_runs:
+            plain_runs[key] = plain_conclusion(plain, key)
+        expected = screener.build_result(record, key, plain_runs[key])
+        assert got == expected
+        assert got.record_id == record.record_id
+        assert got.firings == expected.firings
