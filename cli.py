@@ -163,11 +163,11 @@ def keep_finished_rows(job, output):
     try:
         yield
     except AlreadyComplete as exc:
-        job.close()
+        job.abort()
         click.echo(f"{exc}.", err=True)
         sys.exit(0)
     except ResumeError as exc:
-        job.close()
+        job.abort()
         raise UsageErrorExit2(str(exc))
     except KeyboardInterrupt:
         kept = job.abort()
@@ -233,14 +233,13 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
             job = ScreenJob(input_path, output, trace_path, knowledge_version=screener.kb.version, options={
                 "format": fmt, "encoding": encoding, "redact_errors": redact_errors, "pseudonymize": pseudonymize})
             with keep_finished_rows(job, output):
+                start_trace(trace_path, pseudonymize, screener, input_path, open_trace=job.open_trace)
                 job.prepare(resume)
                 if job.resumed_rows:
                     click.echo(f"Resuming after row {job.resumed_rows:,}: {job.resumed_rows:,} row(s) were "
                                "finished by the interrupted run.", err=True)
                 for note in job.notes:
                     click.echo(note, err=True)
-                if trace_path and not job.finished_already:
-                    start_trace(trace_path, pseudonymize, screener, input_path, open_trace=job.open_trace)
                 job.begin()
                 summary = Summary()
                 if not job.finished_already:
@@ -437,6 +436,8 @@ def interview_prompt(colour, echo_answers):
     With piped input nothing echoes what was read, so ``echo_answers`` writes
     it after the prompt and the transcript on standard error stays readable.
     """
+    import textwrap
+
     from engine.interview import InvalidAnswer
 
     def ask(step, prompt_text, parse):
@@ -445,8 +446,9 @@ def interview_prompt(colour, echo_answers):
                 click.echo(text, err=True)
             try:
                 return parse(text)
-            except InvalidAnswer as exc:
-                raise click.UsageError(str(exc))
+            except InvalidAnswer as exc:  # click prints "Error: " before it; keep within 80 columns
+                raise click.UsageError(textwrap.fill(str(exc), width=78, initial_indent="Error: ",
+                                                     break_on_hyphens=False)[len("Error: "):])
 
         default = f" [{step.default}]" if step.default else ""
         text = prompt_text + default
