@@ -17,6 +17,25 @@ def fact_to_dict(fact: Fact) -> Dict[str, Any]:
     return data
 
 
+# Equal facts (same class, fields and number) give equal dicts, so the dict
+# and its sort key are built once per fact and shared by every Firing that
+# mentions it: cheaper runs, and memoised conclusions share their memory.
+# Firings are read-only data; nothing may modify these dicts.
+_FACT_DICTS: Dict[Fact, Tuple[Dict[str, Any], List[str]]] = {}
+_FACT_DICTS_SIZE = 65536
+
+
+def _fact_entry(fact: Fact) -> Tuple[Dict[str, Any], List[str]]:
+    entry = _FACT_DICTS.get(fact)
+    if entry is None:
+        data = fact_to_dict(fact)
+        entry = (data, sorted(map(str, data.items())))
+        if len(_FACT_DICTS) >= _FACT_DICTS_SIZE:
+            _FACT_DICTS.clear()
+        _FACT_DICTS[fact] = entry
+    return entry
+
+
 @dataclass(frozen=True)
 class Firing:
     seq: int
@@ -79,9 +98,11 @@ class FiringRecorder:
         """The firings of the last run as plain data, in firing order."""
         result = []
         for seq, (rule, matched, declared) in enumerate(self._raw_firings, start=1):
-            matched_dicts = sorted(
-                (fact_to_dict(f) for f in matched if type(f).__name__ != "InitialFact"),
-                key=lambda d: sorted(map(str, d.items())),
+            entries = sorted(
+                (_fact_entry(f) for f in matched if type(f).__name__ != "InitialFact"),
+                key=lambda entry: entry[1],
             )
-            result.append(Firing(seq, rule, tuple(matched_dicts), tuple(fact_to_dict(f) for f in declared)))
+            result.append(
+                Firing(seq, rule, tuple(data for data, _ in entries), tuple(_fact_entry(f)[0] for f in declared))
+            )
         return tuple(result)

@@ -10,7 +10,7 @@ such cost while keeping experta's semantics: same activations, same agenda
 order, same firings. tests/test_lean_engine.py checks that against the plain
 engine.
 """
-from typing import Callable, Dict, Iterable, List
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .compat import (
     Agenda,
@@ -32,13 +32,19 @@ class DirectDepthStrategy(DepthStrategy):
 
 
 class TypeDispatchMatcher(ReteMatcher):
-    """The Rete network, entered by fact type instead of through every type test.
+    """The Rete network, entered by fact type, with matching of reused facts replayed.
 
     experta's root node hands each fact to every type-test node, which copies
     the token and discards it unless the type matches. Here each fact goes
     straight to the children of the type-test nodes for its own class, in the
     same order. If the network ever starts with something other than a type
     test, every fact takes the original path.
+
+    The one-input (alpha) part of the network has no memory: what it hands
+    to the joins for a given fact object is always the same. For fact objects
+    that are declared again and again (knowledge and answer facts, see
+    :meth:`LeanStart.start`) that hand-over is recorded the first time and
+    replayed afterwards; the joins still run every time.
     """
 
     def __init__(self, engine):
@@ -49,6 +55,10 @@ class TypeDispatchMatcher(ReteMatcher):
         )
         self._routes: Dict[type, List[Callable]] = {}
         self._nodes = self._reachable_nodes()
+        self._recording: Optional[list] = None
+        self._replays: Dict[int, Tuple[object, list]] = {}  # id(fact) -> (fact, [(callback, token)])
+        if self._dispatch:
+            self._record_alpha_exits()
 
     def _reachable_nodes(self) -> list:
         seen, order, stack = set(), [], [self.root_node]
@@ -60,6 +70,24 @@ class TypeDispatchMatcher(ReteMatcher):
             order.append(node)
             stack.extend(child.node for child in node.children)
         return order
+
+    def _record_alpha_exits(self) -> None:
+        """Wrap every edge from a one-input test node into the rest of the network."""
+        for node in self._nodes:
+            if not isinstance(node, FeatureTesterNode):
+                continue
+            for position, child in enumerate(node.children):
+                if not isinstance(child.node, FeatureTesterNode):
+                    node.children[position] = type(child)(child.node, self._recorder(child.callback))
+
+    def _recorder(self, callback: Callable) -> Callable:
+        def exit_alpha(token):
+            if self._recording is not None:
+                self._recording.append((callback, token.copy()))
+            return callback(token)
+
+        exit_alpha.__name__ = getattr(callback, "__name__", "exit_alpha")
+        return exit_alpha
 
     def reset(self):
         """Wipe every node's memory once (experta resets shared nodes once per parent)."""
@@ -77,6 +105,22 @@ class TypeDispatchMatcher(ReteMatcher):
             ]
             self._routes[fact_type] = routes
         return routes
+
+    def add_reused(self, fact) -> None:
+        """Send a fact that is declared in many runs, replaying its alpha matching."""
+        replay = self._replays.get(id(fact))
+        if replay is None:
+            self._recording = []
+            try:
+                token = Token.valid(fact)
+                for callback in self._routes_for(type(fact)):
+                    callback(token)
+                self._replays[id(fact)] = (fact, self._recording)
+            finally:
+                self._recording = None
+        else:
+            for callback, token in replay[1]:
+                callback(token)
 
     def changes(self, adding=None, deleting=None):
         if not self._dispatch:
@@ -102,18 +146,34 @@ class LeanStart:
 
     __matcher__ = TypeDispatchMatcher
     __strategy__ = DirectDepthStrategy
+    _initial_fact = InitialFact()
 
-    def start(self, facts: Iterable) -> None:
+    def start(self, numbered_facts: Iterable[Tuple[int, object]], first_derived_number: int) -> None:
+        """Begin a run from (number, fact) pairs, numbers increasing.
+
+        The fact objects are reused across runs: each keeps its number, so
+        its alpha matching can be replayed. Facts the rules declare are
+        numbered from ``first_derived_number`` on, as in a plain run.
+        """
         self.running = False
         self.agenda = Agenda()
-        self.facts = FactList()
-        self.matcher.reset()
+        self.facts = facts = FactList()
+        matcher = self.matcher
+        matcher.reset()
         self.before_run()
-        declare = self.facts.declare
-        declare(InitialFact())
-        for fact in facts:
+        declare = facts.declare
+        numbered = [(0, self._initial_fact), *numbered_facts]
+        for number, fact in numbered:
+            facts.last_index = number
             declare(fact)
-        added, removed = self.get_activations()
+        facts.last_index = first_derived_number
+        facts.added = []  # consumed below, not through get_activations()
+        if matcher._dispatch:
+            for _number, fact in numbered:
+                matcher.add_reused(fact)
+            added, removed = matcher.changes()
+        else:
+            added, removed = matcher.changes([fact for _number, fact in numbered])
         self.strategy.update_agenda(self.agenda, added, removed)
 
     def before_run(self) -> None:

@@ -161,7 +161,7 @@ class Screener:
     def __init__(self, kb: Optional[KnowledgeBase] = None, cache_size: int = DEFAULT_CACHE_SIZE):
         self.kb = kb or load_default()
         self.engine = LeanScreeningEngine(self.kb)
-        self.relevant = RelevantFacts(self.kb)
+        self.relevant = RelevantFacts(self.kb, YES_NO_FIELDS)
         member_fields = {m for f in self.kb.flags.values() if f.trigger == "any_yes" for m in f.fields}
         note_fields = {n.when_yes for n in self.kb.notes.values() if n.when_yes}
         note_fields |= {m for n in self.kb.notes.values() for c in n.causes for m in self.kb.other_causes[c].fields}
@@ -201,7 +201,7 @@ class Screener:
         return self.conclude_engine_key(self.engine_key(key))
 
     def _run_engine(self, engine_key: Tuple) -> Conclusion:
-        self.engine.start(self.relevant.facts(engine_key))
+        self.engine.start(self.relevant.numbered_facts(engine_key), self.relevant.first_derived_number)
         self.engine.run()
         return conclusion_of(self.engine)
 

@@ -154,8 +154,14 @@ class RelevantFacts:
     (tests/test_lean_engine.py compares against a run with every fact).
     """
 
-    def __init__(self, kb):
+    def __init__(self, kb, answer_fields):
         self.knowledge = tuple(knowledge_facts(kb))
+        self.intake_number = len(self.knowledge) + 1
+        self.yes_facts = {f: (self.intake_number + 1 + i, Yes(field=f)) for i, f in enumerate(answer_fields)}
+        first_blank = self.intake_number + 1 + len(answer_fields)
+        self.blank_facts = {f: (first_blank + i, Blank(field=f)) for i, f in enumerate(answer_fields)}
+        self.first_derived_number = first_blank + len(answer_fields)
+        self._intakes = {}
         self.member_fields = frozenset(f["field"] for f in self.knowledge if isinstance(f, Member))
         self.note_fields = {}  # other_causes note id -> (trigger field, cause fields)
         for note in kb.notes.values():
@@ -185,8 +191,14 @@ class RelevantFacts:
             intake,
         )
 
-    def facts(self, engine_key):
-        """Fresh facts for one run: relevant knowledge, then Intake, Yes and Blank."""
+    def numbered_facts(self, engine_key):
+        """(number, fact) for one run: relevant knowledge, then Intake, Yes and Blank.
+
+        Each fact is numbered as a plain run numbers it (InitialFact 0, every
+        knowledge fact, then Intake and the answer facts in field order), so
+        the agenda compares the same numbers. The fact objects are built once
+        and reused by every run (engine.lean replays their matching).
+        """
         yes, blank, intake = engine_key
         yes_set, blank_set = set(yes), set(blank)
         status = intake[0] if intake else None
@@ -199,7 +211,7 @@ class RelevantFacts:
         for note_id, (trigger, causes) in self.note_fields.items():
             if trigger in yes_set and causes & yes_set:
                 notes.add(note_id)
-        for fact in self.knowledge:
+        for number, fact in enumerate(self.knowledge, start=1):
             kind = type(fact)
             if kind is Member:
                 keep = fact["field"] in yes_set or fact["field"] in blank_set
@@ -222,20 +234,25 @@ class RelevantFacts:
             else:
                 keep = True
             if keep:
-                yield fact.copy()
+                yield number, fact
         if intake is not None:
-            status, recommended, basis, sex_note, age_may_change = intake
-            yield Intake(
-                status=status,
-                recommended=recommended,
-                basis=basis,
-                sex_note=sex_note,
-                age_may_change=age_may_change,
-            )
+            fact = self._intakes.get(intake)
+            if fact is None:
+                status, recommended, basis, sex_note, age_may_change = intake
+                fact = Intake(
+                    status=status,
+                    recommended=recommended,
+                    basis=basis,
+                    sex_note=sex_note,
+                    age_may_change=age_may_change,
+                )
+                if len(self._intakes) < 4096:
+                    self._intakes[intake] = fact
+            yield self.intake_number, fact
         for name in yes:
-            yield Yes(field=name)
+            yield self.yes_facts[name]
         for name in blank:
-            yield Blank(field=name)
+            yield self.blank_facts[name]
 
 
 class ScreeningRules(KnowledgeEngine):

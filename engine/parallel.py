@@ -1,0 +1,313 @@
+"""Screen a stream of rows with engine runs spread over worker processes or a Dask cluster.
+
+The engine's output depends only on a record's engine key (the facts some
+rule can join), and realistic data repeats keys a great deal. So this process
+reads the rows, normalises them (memoised per cell), and computes each row's
+key; only keys never seen before go to the workers, each once, in batches.
+Workers hold one lean engine each, built once (in the pool initializer, or on
+a Dask worker's first task), and send back plain Conclusions. Results are
+then assembled here, in input order, with the same Screener code the
+single-process path uses, so output and firings are identical to it.
+
+:func:`screen_rows_parallel` has the signature of ``batch.screen_rows`` plus
+the executor choice; ``run_batch`` uses it when ``jobs > 1`` or a Dask
+address is given.
+"""
+import os
+from collections import OrderedDict, deque
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+
+from .fields import ANSWER_FIELDS, RECORD_ID
+from .knowledge import KnowledgeBase
+from .records import FieldValueError, Record, RowError, normalise, parse_answer
+from .results import Result
+from .screening import Conclusion, Screener
+
+BATCH_ROWS = 2048  # rows per batch: large enough to amortise a task, small enough to stream
+CELL_CACHE_SIZE = 4096  # distinct cell texts remembered per field
+CONCLUSION_CACHE_SIZE = 65536  # engine keys remembered here (a bounded memo; misses are re-run)
+MISSING = object()
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# -- this process: rows -> keys ----------------------------------------------
+
+
+class CellNormaliser:
+    """records.normalise, memoised per (field, cell text).
+
+    Parsing a cell is a pure function of the field and the text, and intake
+    exports repeat a few spellings ("yes", "No", "1", ...) millions of times.
+    Any cell the contract rejects sends the row through normalise() itself,
+    so error rows carry exactly its message.
+    """
+
+    def __init__(self, cache_size: int = CELL_CACHE_SIZE):
+        self.cache_size = cache_size
+        self.cells: Dict[str, Dict[Any, Any]] = {name: {} for name in ANSWER_FIELDS}
+
+    def __call__(self, raw: Mapping[str, Any], row_number: int) -> Union[Record, RowError]:
+        record_id = raw.get(RECORD_ID, MISSING)
+        if record_id is MISSING:
+            record_id = str(row_number)
+        elif not isinstance(record_id, str) or not record_id.strip():
+            return normalise(raw, row_number)
+        answers = {}
+        get = raw.get
+        for name, known in self.cells.items():
+            cell = get(name)
+            value = known.get(cell, MISSING)
+            if value is MISSING:
+                try:
+                    value = parse_answer(name, cell)
+                except FieldValueError:
+                    return normalise(raw, row_number)
+                if len(known) < self.cache_size:
+                    known[cell] = value
+            answers[name] = value
+        return Record(record_id, answers)
+
+
+class Prepared:
+    """One row made ready for its result: the record (or error), its keys."""
+
+    __slots__ = ("row", "record", "key", "engine_key")
+
+    def __init__(self, row, record, key=None, engine_key=None):
+        self.row = row
+        self.record = record
+        self.key = key
+        self.engine_key = engine_key
+
+
+class ConclusionCache:
+    """A bounded, least-recently-used map from engine key to Conclusion."""
+
+    def __init__(self, size: int = CONCLUSION_CACHE_SIZE):
+        self.size = size
+        self.data: "OrderedDict[Tuple, Conclusion]" = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        conclusion = self.data.get(key)
+        if conclusion is not None:
+            self.data.move_to_end(key)
+        return conclusion
+
+    def put(self, key, conclusion: Conclusion) -> None:
+        self.data[key] = conclusion
+        if len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+
+# -- workers: engine keys -> conclusions --------------------------------------
+
+_worker_screeners: Dict[str, Screener] = {}
+_pool_screener: Optional[Screener] = None
+
+
+def _init_worker(kb: KnowledgeBase) -> None:
+    """Pool initializer: build this worker's engine once (engines cannot be pickled)."""
+    global _pool_screener
+    _pool_screener = Screener(kb, cache_size=0)  # keys arrive deduplicated
+
+
+def _worker_screener(kb: KnowledgeBase) -> Screener:
+    screener = _worker_screeners.get(kb.version)
+    if screener is None:
+        screener = Screener(kb, cache_size=0)  # keys arrive deduplicated
+        _worker_screeners[kb.version] = screener
+    return screener
+
+
+def conclude_keys(kb: KnowledgeBase, engine_keys: List[Tuple]) -> List[Conclusion]:
+    """Run the engine once per key (the task every worker executes)."""
+    screener = _worker_screener(kb)
+    return [screener.conclude_engine_key(key) for key in engine_keys]
+
+
+def _conclude_keys_in_pool(engine_keys: List[Tuple]) -> List[Conclusion]:
+    return [_pool_screener.conclude_engine_key(key) for key in engine_keys]
+
+
+# -- executors -----------------------------------------------------------------
+
+
+class PoolExecutor:
+    """Worker processes on this machine, each with its own engine."""
+
+    def __init__(self, kb: KnowledgeBase, jobs: int):
+        self.jobs = jobs
+        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(kb,))
+
+    def submit(self, engine_keys):
+        return self.pool.submit(_conclude_keys_in_pool, engine_keys)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """A Dask distributed cluster: ``local`` starts a LocalCluster, else a scheduler address."""
+
+    def __init__(self, kb: KnowledgeBase, address: str, jobs: Optional[int] = None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise DaskUnavailable(
+                "--dask needs Dask: pip install 'magscreen[dask]' (on this machine and on every worker)"
+            ) from None
+        self.cluster = None
+        if address == "local":
+            workers = jobs or default_jobs()
+            self.cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(address)
+        self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
+        # Shipped to every worker once; tasks then refer to it by key.
+        self.kb = self.client.scatter(kb, broadcast=True)
+
+    def submit(self, engine_keys):
+        return self.client.submit(conclude_keys, self.kb, engine_keys, pure=False)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+class DaskUnavailable(Exception):
+    """--dask was asked for but dask.distributed is not installed."""
+
+
+# -- the pipeline ----------------------------------------------------------------
+
+
+class ParallelScreening:
+    """Streams rows through key preparation, remote engine runs and ordered results."""
+
+    def __init__(self, screener: Screener, executor, redact: bool = False, batch_rows: int = BATCH_ROWS,
+                 window: Optional[int] = None):
+        self.screener = screener
+        self.executor = executor
+        self.redact = redact
+        self.batch_rows = batch_rows
+        self.window = window or 2 * getattr(executor, "jobs", 1) + 1
+        self.normalise = CellNormaliser()
+        self.cache = ConclusionCache()
+        self.pending: Dict[Tuple, int] = {}  # engine key -> batches in flight that wait for it
+        self.rows = 0
+        self.engine_runs = 0
+
+    def prepare(self, rows: List) -> Tuple[List[Prepared], List[Tuple]]:
+        screener = self.screener
+        prepared: List[Prepared] = []
+        missing: List[Tuple] = []
+        cache, pending = self.cache, self.pending
+        for row in rows:
+            if row.error is not None:
+                prepared.append(Prepared(row, row.error))
+                continue
+            record = self.normalise(row.answers, row.number)
+            if isinstance(record, RowError):
+                prepared.append(Prepared(row, record))
+                continue
+            key = screener.fact_key(record)
+            engine_key = screener.engine_key(key)
+            prepared.append(Prepared(row, record, key, engine_key))
+            if engine_key in pending:
+                cache.hits += 1
+            elif cache.get(engine_key) is None:
+                cache.misses += 1
+                pending[engine_key] = 1
+                missing.append(engine_key)
+            else:
+                cache.hits += 1
+        return prepared, missing
+
+    def finish(self, prepared: List[Prepared], missing: List[Tuple], future) -> Iterator[Tuple[Any, Result]]:
+        if future is not None:
+            for engine_key, conclusion in zip(missing, future.result()):
+                self.cache.put(engine_key, conclusion)
+                self.pending.pop(engine_key, None)
+            self.engine_runs += len(missing)
+        screener, redact = self.screener, self.redact
+        for item in prepared:
+            self.rows += 1
+            if item.key is None:
+                yield item.row, screener.error_result(item.record, redact)
+                continue
+            conclusion = self.cache.get(item.engine_key)
+            if conclusion is None:  # evicted from the bounded cache meanwhile: run it here
+                conclusion = screener.conclude_engine_key(item.engine_key)
+                self.cache.put(item.engine_key, conclusion)
+            yield item.row, screener.result_for(item.record, item.key, conclusion)
+
+    def run(self, rows: Iterable) -> Iterator[Tuple[Any, Result]]:
+        in_flight: deque = deque()
+        for batch in _batches(rows, self.batch_rows):
+            prepared, missing = self.prepare(batch)
+            future = self.executor.submit(missing) if missing else None
+            in_flight.append((prepared, missing, future))
+            while in_flight and (len(in_flight) > self.window or _done(in_flight[0][2])):
+                yield from self.finish(*in_flight.popleft())
+        while in_flight:
+            yield from self.finish(*in_flight.popleft())
+
+    def hit_rate(self) -> float:
+        total = self.cache.hits + self.cache.misses
+        return self.cache.hits / total if total else 0.0
+
+
+def _done(future) -> bool:
+    return future is None or future.done()
+
+
+def _batches(rows: Iterable, size: int) -> Iterator[List]:
+    batch: List = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def screen_rows_parallel(
+    rows: Iterable,
+    screener: Screener,
+    redact: bool = False,
+    jobs: Optional[int] = None,
+    dask: Optional[str] = None,
+    stats: Optional[Dict[str, Any]] = None,
+) -> Iterator[Tuple[Any, Result]]:
+    """Like batch.screen_rows: (row, Result) pairs in input order, engine runs in parallel.
+
+    ``jobs`` worker processes (default: all cores), or the Dask cluster at
+    ``dask`` ("local" starts one here). ``stats``, if given, receives the
+    rows, engine runs and cache hit rate when the stream is exhausted.
+    """
+    if dask:
+        executor = DaskExecutor(screener.kb, dask, jobs)
+    else:
+        executor = PoolExecutor(screener.kb, jobs or default_jobs())
+    pipeline = ParallelScreening(screener, executor, redact)
+    try:
+        yield from pipeline.run(rows)
+    finally:
+        executor.close()
+        if stats is not None:
+            stats.update(rows=pipeline.rows, engine_runs=pipeline.engine_runs, hit_rate=pipeline.hit_rate())
