@@ -154,6 +154,17 @@ def batch_errors():
 
 
 @contextmanager
+def parallel_errors():
+    """A Dask cluster that cannot be reached or used is an invocation problem: exit 2."""
+    from engine.parallel import ParallelSetupError
+
+    try:
+        yield
+    except ParallelSetupError as exc:
+        raise UsageErrorExit2(str(exc))
+
+
+@contextmanager
 def keep_finished_rows(job, output):
     """On Ctrl-C or a read/write error, keep the finished rows for --resume and say how to continue."""
     from engine.outputs import OutputError
@@ -214,8 +225,14 @@ def wants_progress(progress, quiet, stream):
                    "checkpoint; needs -o FILE. Refused if the input, knowledge or options changed.")
 @click.option("--redact-errors", is_flag=True,
               help="Leave the offending value out of row-error messages (output, trace and summary).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes for the rule engine (default: all cores; 1 = no workers). "
+                   "The output is the same for any number.")
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Run the rule engine on a Dask cluster: a scheduler address such as tcp://host:8786, "
+                   "or 'local' to start one here. Needs pip install 'magscreen[dask]'.")
 def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledge_dir, trace_path, pseudonymize,
-           resume, redact_errors):
+           resume, redact_errors, jobs, dask_address):
     """Screen a CSV file of intake records (INPUT, or - for standard input).
 
     Every input row gives one output row, in order; rows that cannot be
@@ -224,10 +241,18 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
     """
     from engine.screening import Screener
 
+    from engine.parallel import ParallelSetupError, check_dask, default_jobs
+
     input_path = choose_input(input_path, example)
+    if dask_address:
+        try:
+            check_dask()
+        except ParallelSetupError as exc:
+            raise UsageErrorExit2(str(exc))
+    jobs = jobs or default_jobs()
     screener = Screener(load_knowledge_or_exit(knowledge_dir))
     stderr = sys.stderr
-    with batch_errors():
+    with batch_errors(), parallel_errors():
         check_output_path(input_path, output)
         with open_input(input_path, encoding) as source:
             job = ScreenJob(input_path, output, trace_path, knowledge_version=screener.kb.version, options={
@@ -246,7 +271,7 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
                     with output_stream(job.direct_output, job.output) as out:
                         summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=job.on_row,
                                             progress=stderr if wants_progress(progress, quiet, stderr) else None,
-                                            resume_after=job.resumed_rows)
+                                            resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
                 summary = job.complete(summary)
     if not quiet:
         for line in summary.lines():

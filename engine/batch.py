@@ -522,6 +522,8 @@ def run_batch(
     on_row: Optional[Callable[[InputRow, Result], None]] = None,
     progress: Optional[TextIO] = None,
     resume_after: int = 0,
+    jobs: int = 1,
+    dask: Optional[str] = None,
 ) -> Summary:
     """Screen every row of ``source`` into ``out``; returns the run summary.
 
@@ -531,6 +533,8 @@ def run_batch(
     ``resume_after`` continues an interrupted run (engine.resume): ``out``
     already holds the header and that many rows, which are read but not
     screened again, and the summary counts only the rows after them.
+    ``jobs`` > 1 runs the engine in that many worker processes, ``dask`` on
+    a Dask cluster (an address, or "local"); the output is the same.
     """
     batch_input = source if isinstance(source, BatchInput) else BatchInput.from_text(source)
     screener = screener or Screener()
@@ -544,7 +548,13 @@ def run_batch(
     if resume_after:
         rows = (row for row in rows if row.number > resume_after)
     try:
-        for row, result in screen_rows(rows, screener, redact):
+        if jobs > 1 or dask:  # engine runs in worker processes or on a Dask cluster (engine.parallel)
+            from .parallel import screen_rows_parallel
+
+            screened = screen_rows_parallel(rows, screener, redact, jobs=jobs, dask=dask)
+        else:
+            screened = screen_rows(rows, screener, redact)
+        for row, result in screened:
             if writer is not None:
                 writer.writerow(_csv_safe(csv_cells(result, row.extras)))
             else:

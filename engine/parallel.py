@@ -13,7 +13,9 @@ single-process path uses, so output and firings are identical to it.
 the executor choice; ``run_batch`` uses it when ``jobs > 1`` or a Dask
 address is given.
 """
+import logging
 import os
+import signal
 from collections import OrderedDict, deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
@@ -116,8 +118,13 @@ _pool_screener: Optional[Screener] = None
 
 
 def _init_worker(kb: KnowledgeBase) -> None:
-    """Pool initializer: build this worker's engine once (engines cannot be pickled)."""
+    """Pool initializer: build this worker's engine once (engines cannot be pickled).
+
+    Ctrl-C is the parent's to handle (exit 130, pool shut down); a worker
+    that also caught it would print a traceback.
+    """
     global _pool_screener
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _pool_screener = Screener(kb, cache_size=0)  # keys arrive deduplicated
 
 
@@ -156,26 +163,48 @@ class PoolExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+class ParallelSetupError(Exception):
+    """The workers or the Dask cluster asked for cannot be used (exit status 2)."""
+
+
+DASK_MISSING = "--dask needs Dask: pip install 'magscreen[dask]' (here and on every worker of the cluster)"
+
+
+def check_dask() -> None:
+    """Fail early, with the install hint, when dask.distributed is not installed."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ParallelSetupError(DASK_MISSING) from None
+
+
 class DaskExecutor:
     """A Dask distributed cluster: ``local`` starts a LocalCluster, else a scheduler address."""
 
+    CONNECT_TIMEOUT = "30s"
+
     def __init__(self, kb: KnowledgeBase, address: str, jobs: Optional[int] = None):
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise DaskUnavailable(
-                "--dask needs Dask: pip install 'magscreen[dask]' (on this machine and on every worker)"
-            ) from None
+        check_dask()
+        from dask.distributed import Client, LocalCluster
+
         self.cluster = None
-        if address == "local":
-            workers = jobs or default_jobs()
-            self.cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            self.client = Client(self.cluster)
-        else:
-            self.client = Client(address)
-        self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
+        try:
+            if address == "local":
+                self.cluster = LocalCluster(
+                    n_workers=jobs or default_jobs(), threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(address, timeout=self.CONNECT_TIMEOUT)
+        except (OSError, ValueError, TypeError) as exc:
+            if self.cluster is not None:
+                self.cluster.close()
+            raise ParallelSetupError(
+                f"cannot reach the Dask scheduler at {address!r} ({exc}); check the address "
+                "(tcp://host:8786) and that the scheduler is running, or use --dask local"
+            ) from None
+        self.jobs = max(1, len(self.client.scheduler_info().get("workers", {})))
         # Shipped to every worker once; tasks then refer to it by key.
         self.kb = self.client.scatter(kb, broadcast=True)
 
@@ -188,23 +217,39 @@ class DaskExecutor:
             self.cluster.close()
 
 
-class DaskUnavailable(Exception):
-    """--dask was asked for but dask.distributed is not installed."""
-
-
 # -- the pipeline ----------------------------------------------------------------
 
 
-class ParallelScreening:
-    """Streams rows through key preparation, remote engine runs and ordered results."""
+class Finished:
+    """A future that is already done: engine runs made in this process."""
 
-    def __init__(self, screener: Screener, executor, redact: bool = False, batch_rows: int = BATCH_ROWS,
-                 window: Optional[int] = None):
+    def __init__(self, value):
+        self.value = value
+
+    def done(self) -> bool:
+        return True
+
+    def result(self):
+        return self.value
+
+
+class ParallelScreening:
+    """Streams rows through key preparation, remote engine runs and ordered results.
+
+    ``make_executor`` is called when the second batch of rows arrives (or
+    at once with ``start_at_once``): an input of one batch is screened in this
+    process, without paying for starting workers.
+    """
+
+    def __init__(self, screener: Screener, make_executor, redact: bool = False, batch_rows: int = BATCH_ROWS,
+                 start_at_once: bool = False):
         self.screener = screener
-        self.executor = executor
+        self.make_executor = make_executor
+        self.executor = None
+        self.start_at_once = start_at_once
         self.redact = redact
         self.batch_rows = batch_rows
-        self.window = window or 2 * getattr(executor, "jobs", 1) + 1
+        self.window = 3
         self.normalise = CellNormaliser()
         self.cache = ConclusionCache()
         self.pending: Dict[Tuple, int] = {}  # engine key -> batches in flight that wait for it
@@ -255,12 +300,25 @@ class ParallelScreening:
                 self.cache.put(item.engine_key, conclusion)
             yield item.row, screener.result_for(item.record, item.key, conclusion)
 
+    def submit(self, missing: List[Tuple], batch_index: int):
+        if not missing:
+            return None
+        if self.executor is None and (self.start_at_once or batch_index > 0):
+            self.executor = self.make_executor()
+            self.window = 2 * self.executor.jobs + 1
+        if self.executor is None:
+            return Finished([self.screener.conclude_engine_key(key) for key in missing])
+        return self.executor.submit(missing)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+
     def run(self, rows: Iterable) -> Iterator[Tuple[Any, Result]]:
         in_flight: deque = deque()
-        for batch in _batches(rows, self.batch_rows):
+        for batch_index, batch in enumerate(_batches(rows, self.batch_rows)):
             prepared, missing = self.prepare(batch)
-            future = self.executor.submit(missing) if missing else None
-            in_flight.append((prepared, missing, future))
+            in_flight.append((prepared, missing, self.submit(missing, batch_index)))
             while in_flight and (len(in_flight) > self.window or _done(in_flight[0][2])):
                 yield from self.finish(*in_flight.popleft())
         while in_flight:
@@ -293,6 +351,7 @@ def screen_rows_parallel(
     jobs: Optional[int] = None,
     dask: Optional[str] = None,
     stats: Optional[Dict[str, Any]] = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> Iterator[Tuple[Any, Result]]:
     """Like batch.screen_rows: (row, Result) pairs in input order, engine runs in parallel.
 
@@ -301,13 +360,15 @@ def screen_rows_parallel(
     rows, engine runs and cache hit rate when the stream is exhausted.
     """
     if dask:
-        executor = DaskExecutor(screener.kb, dask, jobs)
+        def make_executor():
+            return DaskExecutor(screener.kb, dask, jobs)
     else:
-        executor = PoolExecutor(screener.kb, jobs or default_jobs())
-    pipeline = ParallelScreening(screener, executor, redact)
+        def make_executor():
+            return PoolExecutor(screener.kb, jobs or default_jobs())
+    pipeline = ParallelScreening(screener, make_executor, redact, batch_rows, start_at_once=bool(dask))
     try:
         yield from pipeline.run(rows)
     finally:
-        executor.close()
+        pipeline.close()
         if stats is not None:
             stats.update(rows=pipeline.rows, engine_runs=pipeline.engine_runs, hit_rate=pipeline.hit_rate())
