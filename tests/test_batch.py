@@ -31,6 +31,7 @@ HEADER = "record_id,age_years,sex,diabetes,muscle_cramps,seizures"
 ROWS = ["r1,40,female,yes,no,no", "r2,30,male,no,yes,no", "r3,70,f,no,no,yes"]
 LEVELS = [("r1", "moderate", "population.diabetes"), ("r2", "low", "signs.neuromuscular"),
           ("r3", "urgent", "urgent.seizures")]
+SUMMARY = "Screened 3 rows: low 1, moderate 1, urgent 1."
 ABSENT_NOTE = ("23 intake fields without a column count as unknown: pregnant, lactating, malabsorption, "
                "chronic_diarrhea, celiac_disease, alcohol_use_disorder and 17 more.")
 
@@ -96,6 +97,7 @@ def test_utf8_with_or_without_byte_order_mark(tmp_path, bom):
     result = screen(tmp_path, bom + csv_bytes(HEADER, *ROWS))
     assert result.exit_code == 0, result.stderr
     assert levels_of(result) == LEVELS  # record_id recognised, so the BOM is not part of its name
+    assert stderr_lines(result) == [SUMMARY, ABSENT_NOTE]
 
 
 def test_byte_order_mark_is_also_stripped_when_encoding_is_plain_utf8(tmp_path):
@@ -110,6 +112,7 @@ def test_crlf_line_endings_give_the_same_output_as_lf(tmp_path):
     assert crlf.exit_code == lf.exit_code == 1
     assert crlf.stdout_bytes == lf.stdout_bytes
     assert crlf.stderr == lf.stderr
+    assert stderr_lines(crlf)[0] == "Screened 4 rows: low 1, moderate 1, urgent 1, error 1."
     assert rows_of(crlf)[3]["error"].startswith("age_years: 'abc' is not accepted")
 
 
@@ -132,6 +135,7 @@ def test_other_encoding_needs_the_encoding_option(tmp_path):
     right = screen(tmp_path, data, "--encoding", "cp1252")
     assert right.exit_code == 0, right.stderr
     assert [r["comment"] for r in rows_of(right)] == ["café", "crème"]
+    assert stderr_lines(right)[0] == "Screened 2 rows: low 1, moderate 1."
 
 
 def test_unknown_encoding_name(tmp_path):
@@ -195,6 +199,7 @@ def test_header_names_in_any_case_and_with_surrounding_spaces(tmp_path):
     result = screen(tmp_path, csv_bytes(header, *ROWS))
     assert result.exit_code == 0, result.stderr
     assert levels_of(result) == LEVELS
+    assert stderr_lines(result) == [SUMMARY, ABSENT_NOTE]
 
 
 def test_missing_optional_columns_are_unknown(tmp_path):
@@ -438,6 +443,7 @@ def test_a_very_large_field_is_carried(tmp_path):
     result = screen(tmp_path, csv_bytes(HEADER + ",notes_text", ROWS[0] + f',"{big}"', ROWS[1] + ",small"))
     assert result.exit_code == 0, result.stderr
     assert [len(r["notes_text"]) for r in rows_of(result)] == [2_000_000, 5]
+    assert stderr_lines(result)[0] == "Screened 2 rows: low 1, moderate 1."
 
 
 @pytest.fixture
