@@ -198,9 +198,11 @@ def keep_finished_rows(job, output):
             problem = str(exc)
         else:  # reading the input failed part-way
             problem = f"cannot read the input ({exc.strerror or exc})"
-        hint = f"{kept.rows:,} finished row(s) are kept; fix that and {again}" if kept.resumable else \
-            "nothing was written to the final output name"
-        raise UsageErrorExit2(f"{problem}; {hint}")
+        if kept.resumable:
+            problem += f"; {kept.rows:,} finished row(s) are kept; fix that and {again}"
+        elif kept.started and output:
+            problem += f"; nothing was written to {output}"
+        raise UsageErrorExit2(problem)
     except BaseException:
         job.abort()
         raise
@@ -540,8 +542,9 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
         if not answers_path or stdin_is_terminal():
             conduct(session, interview_prompt(err_colour, not stdin_is_terminal()), tell, on_answer=save)
     except (click.Abort, KeyboardInterrupt):
-        kept = f"answers so far are saved in {save_path}" if save_path else "answers were not saved (use --save FILE)"
-        click.echo(f"\nInterview stopped before the end; no result ({kept}).", err=True)
+        kept = (f"answers so far are in {save_path} (resume with --answers {save_path} --save {save_path})"
+                if save_path else "answers were not kept (--save FILE keeps them)")
+        click.echo(f"\nInterview stopped before the end; no result; {kept}.", err=True)
         sys.exit(130)
     skipped = summary_text(session.summary())
     if skipped:

@@ -436,11 +436,14 @@ def question_lines(step: Step) -> Tuple[List[str], str]:
 
 def conduct(interview: Interview, ask: Ask, tell: Tell, on_answer: Callable[[Interview], None] = lambda i: None) -> None:
     """Ask until every question that matters is answered; ``on_answer`` runs after each one."""
-    tell(wrap(INTRO), "notice")
+    introduced = False
     while True:
         step = interview.next_step()
         if step is None:
             return
+        if not introduced:
+            tell(wrap(INTRO), "notice")
+            introduced = True
         for line in skip_lines(step.passed_over):
             tell(line, "skip")
         shown, prompt_text = question_lines(step)

@@ -145,9 +145,24 @@ def save_answers(path: str, record_id: str, answers: Mapping[str, Value]) -> Non
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o600)
         os.replace(temporary, target)
+        _sync_directory(target.parent)
     except BaseException:
         try:
             os.unlink(temporary)
         except OSError:
             pass
         raise
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable; some platforms cannot open a directory."""
+    try:
+        descriptor = os.open(str(directory or "."), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -397,3 +397,20 @@ def test_empty_answers_file_is_an_empty_mapping(tmp_path):
     path = tmp_path / "a.yaml"
     path.write_text("# nothing yet\n", encoding="utf-8")
     assert load_answers(str(path)) == (None, {})
+
+
+def test_back_at_the_first_question_says_so_and_asks_again():
+    replies = iter(["<", "45", "<", "unknown"])
+    told = []
+    interview = Interview(KB, {f: None for f in ANSWER_FIELDS if f not in ("age_years", "sex")})
+
+    def ask(step, prompt_text, parse):
+        told.append(("prompt", prompt_text, step.default))
+        return parse(next(replies, "m"))
+
+    conduct(interview, ask, lambda text, style: told.append((style, text)))
+    prompts = [t for t in told if t[0] == "prompt"]
+    assert ("notice", "This is the first question; there is nothing to go back to.") in told
+    assert [p[2] for p in prompts] == [None, None, None, "45", None]
+    assert interview.answers["age_years"] is None, "'unknown' clears the earlier answer"
+    assert interview.answers["sex"] == "male"

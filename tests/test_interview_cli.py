@@ -112,7 +112,8 @@ def test_abort_keeps_every_answer_given_and_exits_130(tmp_path):
     assert result.exit_code == 130
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == (
-        f"Interview stopped before the end; no result (answers so far are saved in {save})."
+        f"Interview stopped before the end; no result; answers so far are in {save} "
+        f"(resume with --answers {save} --save {save})."
     )
     assert "Traceback" not in result.stderr
     assert oct(os.stat(save).st_mode & 0o777) == "0o600"
@@ -130,7 +131,7 @@ def test_abort_without_save_says_nothing_was_kept():
     result = run([], lines("45"))
     assert result.exit_code == 130
     assert result.stderr.splitlines()[-1] == (
-        "Interview stopped before the end; no result (answers were not saved (use --save FILE))."
+        "Interview stopped before the end; no result; answers were not kept (--save FILE keeps them)."
     )
 
 

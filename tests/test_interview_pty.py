@@ -84,3 +84,24 @@ def test_colour_on_a_terminal_without_no_color():
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
+
+
+def test_partly_filled_answers_file_asks_only_the_rest_in_a_terminal(tmp_path):
+    answers = tmp_path / "a.yaml"
+    filled = {name: "no" for name in ("diabetes", "malabsorption", "chronic_diarrhea", "celiac_disease",
+                                      "alcohol_use_disorder", "muscle_twitches", "tremors", "muscle_cramps",
+                                      "apathy", "depression", "anxiety", "insomnia", "fatigue", "muscle_weakness",
+                                      "high_blood_pressure", "osteoporosis", "asthma", "seizures",
+                                      "irregular_heartbeat")}
+    filled.update(record_id="p-1", sex="female", magnesium_intake_mg=300)
+    answers.write_text(yaml.safe_dump(filled))
+    child = spawn("--answers", str(answers), "--format", "json")
+    answer(child, "[1/3] Age", "25")
+    answer(child, "[2/3] Pregnancy", "y")
+    answer(child, "[3/3] Breastfeeding", "")
+    child.expect_exact('"level": "moderate"')
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert '"explanation": "Usual daily magnesium of 300 mg is below the 350 mg recommended' in \
+        child.logfile_read.getvalue()
