@@ -20,17 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .fields import (
-    FALSE_WORDS,
-    FIELD_TYPES,
-    NUMBER,
-    NUMBER_RANGES,
-    RECORD_ID,
-    SEX,
-    SEX_WORDS,
-    TRUE_WORDS,
-    YES_NO,
-)
+from .fields import FIELD_TYPES, NUMBER, NUMBER_RANGES, RECORD_ID, SEX, YES_NO
 from .intake import row_for_age
 from .knowledge import KnowledgeBase, Question
 from .records import FieldValueError, Record, RowError, Value, normalise, parse_answer
