@@ -447,10 +447,10 @@ LEVEL_STYLES = {"none": "green", "low": "green", "moderate": "yellow", "high": "
 
 
 def colour_wanted(stream) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    """Colour only on a terminal that supports it, and never when NO_COLOR is set (no-color.org)."""
     import os
 
-    return not os.environ.get("NO_COLOR") and stream.isatty()
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stream.isatty()
 
 
 def stdin_is_terminal() -> bool:

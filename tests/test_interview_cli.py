@@ -290,7 +290,11 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
             return True
 
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
     assert cli.colour_wanted(Terminal()) is True
+    monkeypatch.setenv("TERM", "dumb")
+    assert cli.colour_wanted(Terminal()) is False
+    monkeypatch.setenv("TERM", "xterm")
     assert cli.colour_wanted(io.StringIO()) is False
     monkeypatch.setenv("NO_COLOR", "1")
     assert cli.colour_wanted(Terminal()) is False
