@@ -1,0 +1,33 @@
+"""--dask local (a LocalCluster with 2 workers) gives the same bytes and trace records as one process."""
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from tests.test_parallel import screen_cli, trace_records, varied_csv
+
+pytest.importorskip("dask.distributed")
+
+
+def test_dask_local_gives_the_same_bytes_and_trace_records(tmp_path):
+    source = varied_csv(tmp_path / "varied.csv", rows=2500, seed=22)
+    outputs = {}
+    for name, extra in (("one", ["--jobs", "1"]), ("dask", ["--dask", "local", "--jobs", "2"])):
+        out = tmp_path / f"{name}.csv"
+        trace = tmp_path / f"{name}.trace"
+        result = screen_cli([str(source), "-o", str(out), "--trace", str(trace), "-q", *extra])
+        assert result.exit_code == 1, result.output  # the input has error rows
+        outputs[name] = (out.read_bytes(), trace_records(trace))
+        verify = CliRunner().invoke(main, ["audit", "verify", str(trace)])
+        assert verify.exit_code == 0, verify.output
+    assert outputs["dask"] == outputs["one"]
+
+
+def test_unreachable_scheduler_is_an_invocation_error(tmp_path, monkeypatch):
+    from engine import parallel
+
+    monkeypatch.setattr(parallel.DaskExecutor, "CONNECT_TIMEOUT", "2s")
+    source = varied_csv(tmp_path / "small.csv", rows=20, seed=23)
+    result = screen_cli([str(source), "-o", str(tmp_path / "out.csv"), "--dask", "tcp://127.0.0.1:9", "-q"])
+    assert result.exit_code == 2
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
+    assert "Traceback" not in result.output
