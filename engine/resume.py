@@ -45,9 +45,10 @@ class AlreadyComplete(Exception):
 class Interrupted(Exception):
     """The run stopped early (Ctrl-C, a write or read error); finished rows are kept for --resume."""
 
-    def __init__(self, rows: int, resumable: bool):
+    def __init__(self, rows: int, resumable: bool, started: bool = True):
         self.rows = rows
         self.resumable = resumable
+        self.started = started
         super().__init__(f"stopped after {rows} row(s)")
 
 
@@ -160,8 +161,13 @@ class ScreenJob:
 
     def _reopen(self) -> None:
         saved = read_json(state_path(self.output_path))
+        if saved is None and os.path.exists(part_path(self.output_path)):
+            # stopped before its first checkpoint: nothing was finished, so continuing is starting over
+            self._create()
+            self.notes[:] = ["The interrupted run stopped before its first checkpoint; starting from the first row."]
+            return
         if saved is None:
-            if os.path.exists(self.output_path) and not os.path.exists(part_path(self.output_path)):
+            if os.path.exists(self.output_path):
                 raise AlreadyComplete(f"{self.output_path} is already complete; there is no interrupted run to resume")
             raise ResumeError(f"there is no interrupted run to resume for {self.output_path} "
                               f"({state_path(self.output_path)} is missing); run again without --resume")
@@ -199,7 +205,8 @@ class ScreenJob:
         before, now = saved.get("options", {}), self.options
         for name in sorted(set(before) | set(now)):
             if before.get(name) != now.get(name):
-                refuse(f"option {name} was {before.get(name)!r} and is now {now.get(name)!r}, so it")
+                raise ResumeError(f"cannot resume: option {name} was {before.get(name)!r} in the interrupted run "
+                                  f"and is {now.get(name)!r} now; repeat the interrupted command exactly, plus --resume")
 
     def open_trace(self, trace_path: str, screener, command: Dict[str, Any],
                    signing_key: Optional[bytes], pseudonym_key: Optional[bytes]) -> None:
@@ -355,7 +362,7 @@ class ScreenJob:
             for part in (self.output, self.trace):
                 if part is not None:
                     part.close()
-        return Interrupted(rows, self.resumable and self._mark is not None)
+        return Interrupted(rows, self.resumable and self._mark is not None, started=self._mark is not None)
 
     def close(self) -> None:
         for part in (self.output, self.trace):
