@@ -33,6 +33,7 @@ ZERO_HASH = "0" * 64
 SIGNING_KEY_ENV = "MAGSCREEN_TRACE_KEY"
 PSEUDONYM_KEY_ENV = "MAGSCREEN_PSEUDONYM_KEY"
 OWNER_ONLY = 0o600
+SHARED_CACHE_SIZE = 65536
 
 
 # -- hashing ---------------------------------------------------------------
@@ -46,6 +47,20 @@ def canonical(obj: Mapping[str, Any]) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
+
+
+def dumps(value: Any) -> str:
+    """One JSON value in canonical form (the same settings as :func:`canonical`)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_from_parts(parts: Mapping[str, str]) -> str:
+    """Canonical JSON of an object whose values are already canonical JSON texts.
+
+    Equal to ``canonical`` of the parsed object; it lets the tracer serialise
+    what is shared between records (facts, firings, result) once per FactKey.
+    """
+    return "{" + ",".join(dumps(k) + ":" + parts[k] for k in sorted(parts)) + "}"
 
 
 def chain_hash(prev: str, canonical_text: str) -> str:
@@ -132,7 +147,9 @@ class TraceWriter:
 
     def _write(self, obj: Dict[str, Any]) -> str:
         obj["prev"] = self.prev
-        text = canonical(obj)
+        return self._write_text(canonical(obj))
+
+    def _write_text(self, text: str) -> str:
         digest = chain_hash(self.prev, text)
         # The line is the canonical text with the hash appended as the last key.
         self.stream.write(text[:-1] + ',"hash":"' + digest + '"}\n')
@@ -145,6 +162,11 @@ class TraceWriter:
     def write_record(self, entry: Mapping[str, Any]) -> str:
         self.records += 1
         return self._write({"type": "record", **entry})
+
+    def write_record_parts(self, parts: Mapping[str, str]) -> str:
+        """Like write_record, from values already serialised with :func:`dumps`."""
+        self.records += 1
+        return self._write_text(canonical_from_parts({**parts, "type": '"record"', "prev": dumps(self.prev)}))
 
     def write_end(self) -> str:
         end: Dict[str, Any] = {"type": "end", "records": self.records, "final_hash": self.prev}
@@ -230,6 +252,7 @@ class Tracer:
         self.screener = screener
         self.pseudonym = Pseudonymizer(pseudonym_key) if pseudonym_key else None
         self.writer = writer or TraceWriter(stream, signing_key=signing_key)
+        self._shared: Dict[Any, Tuple[str, str, str]] = {}  # FactKey -> facts, firings, result as JSON
         if writer is None:
             self.writer.write_run(
                 run_info(
@@ -257,8 +280,26 @@ class Tracer:
         return self.pseudonym(record_id) if self.pseudonym else record_id
 
     def record(self, record: Record, result: Result, row: Optional[int] = None) -> None:
-        facts = self.screener.fact_key(record).as_dict()
-        self.writer.write_record(record_entry(self._id(record.record_id), row, record, facts, result))
+        key = self.screener.fact_key(record)
+        shared = self._shared.get(key)
+        if shared is None:
+            # Same facts, same conclusion: serialise what the engine did once per FactKey.
+            if len(self._shared) >= SHARED_CACHE_SIZE:
+                self._shared.clear()
+            shared = self._shared[key] = (
+                dumps(key.as_dict()),
+                dumps([f.as_dict() for f in result.firings]),
+                dumps(result_summary(result)),
+            )
+        facts, firings, summary = shared
+        self.writer.write_record_parts({
+            "record_id": dumps(self._id(record.record_id)),
+            "row": dumps(row),
+            "answers": dumps(dict(record.answers)),
+            "facts": facts,
+            "firings": firings,
+            "result": summary,
+        })
 
     def record_error(self, result: Result, row: Optional[int] = None, error: Optional[RowError] = None) -> None:
         # A pseudonymised trace is meant to be shared: keep the bad value out of it too.
@@ -271,7 +312,9 @@ class Tracer:
             error = row.error if row.error is not None else normalise(row.answers, row.number)
             self.record_error(result, row.number, error if isinstance(error, RowError) else None)
             return
-        record = normalise(row.answers, row.number)
+        record = getattr(row, "record", None)  # a front end may hand over the Record it screened
+        if record is None:
+            record = normalise(row.answers, row.number)
         self.record(record, result, row.number)
 
     def finish(self) -> None:

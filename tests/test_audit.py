@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cli import main
-from engine.audit import question_title
+from engine.audit import question_title, verify
+from engine.fields import YES_NO_FIELDS
 from engine.knowledge import load_default
-from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV
+from engine.screening import Screener
+from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, write_trace_for_rows
 from tests.test_trace import ROWS, lines_of, objects, recompute_chain, screen_with_trace
 
 
@@ -268,3 +272,28 @@ def test_stats_counts_rules_flags_and_errors(trace, kb):
     assert "  signs.bone_health: 0 (0.0%)" in lines
     assert "Error rows: 1" in lines
     assert any(line.startswith("  Record r4 (row 4): age_years:") for line in lines)
+
+
+# -- properties ------------------------------------------------------------
+
+raw_record = st.fixed_dictionaries(
+    {
+        "record_id": st.text(min_size=1, max_size=12).filter(lambda s: s.strip()),
+        "age_years": st.one_of(st.just(""), st.floats(0, 130).map(repr), st.integers(0, 130).map(str)),
+        "sex": st.sampled_from(["", "f", "male", "F"]),
+        "magnesium_intake_mg": st.one_of(st.just(""), st.floats(0, 5000).map(repr), st.just("nonsense")),
+    },
+    optional={name: st.sampled_from(["yes", "no", "", "Y", "0"]) for name in YES_NO_FIELDS},
+)
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(rows=st.lists(raw_record, min_size=1, max_size=8))
+def test_any_written_trace_verifies_and_replays_identically(tmp_path, rows):
+    screener = Screener()
+    path = tmp_path / "prop.jsonl"
+    write_trace_for_rows(rows, str(path), screener)
+    report = verify(str(path), screener)
+    assert report.chain.ok, report.chain.problems
+    assert report.differing == 0, [d.details for d in report.differences]
+    assert report.replayed + report.error_rows == len(rows)
