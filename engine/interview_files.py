@@ -25,21 +25,34 @@ class AnswersFileError(Exception):
     """The answers file as a whole cannot be used (exit status 2)."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice (one answer silently lost)."""
+class _CellLoader(yaml.SafeLoader):
+    """Reads a YAML mapping as CSV cells: each plain value is its text, as typed.
+
+    So ``007`` stays ``"007"`` and ``1e2`` means what it means in a CSV cell;
+    only a plain ``null``/``~``/empty value is None (answered: unknown). A key
+    given twice is refused (one answer would silently be lost).
+    """
 
 
-def _mapping_without_duplicates(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+def _mapping_as_cells(loader, node):
+    result = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else loader.construct_object(key_node, deep=True)
+        if key in result:
             raise AnswersFileError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice; keep one")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+        if isinstance(value_node, yaml.ScalarNode):
+            plain_null = value_node.style is None and loader.resolve(
+                yaml.ScalarNode, value_node.value, (True, False)) == _NULL_TAG
+            result[key] = None if plain_null else value_node.value
+        else:
+            result[key] = loader.construct_object(value_node, deep=True)
+    return result
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+_CellLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_as_cells)
 
 
 def _json_pairs(pairs):
@@ -58,7 +71,7 @@ def _parse(path: Path, text: str) -> Any:
         except ValueError as exc:
             raise AnswersFileError(f"is not valid JSON ({exc})") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_CellLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""

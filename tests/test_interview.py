@@ -413,3 +413,15 @@ def test_back_at_the_first_question_says_so_and_asks_again():
     assert [p[2] for p in prompts] == [None, None, None, "45", None]
     assert interview.answers["age_years"] is None, "'unknown' clears the earlier answer"
     assert interview.answers["sex"] == "male"
+
+
+def test_yaml_answers_mean_what_the_same_text_means_in_a_csv_cell(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("record_id: 007\nage_years: 1e1\ndiabetes: yes\nasthma: 'no'\npregnant: null\n"
+                    "lactating: ~\nsex:\nanxiety: 'null'\n", encoding="utf-8")
+    with pytest.raises(AnswersFileError, match="anxiety: 'null' is not accepted"):
+        load_answers(str(path))
+    path.write_text("record_id: 007\nage_years: 1e1\ndiabetes: yes\nasthma: 'no'\npregnant: null\n"
+                    "lactating: ~\nsex:\n", encoding="utf-8")
+    assert load_answers(str(path)) == ("007", {"age_years": 10.0, "diabetes": True, "asthma": False,
+                                               "pregnant": None, "lactating": None, "sex": None})

@@ -261,6 +261,11 @@ def agreement_rows():
         rows.append(row)
     for number, row in enumerate(generate_rows(60, seed=11)):
         rows.append(dict(row, record_id=f"gen-{number}"))
+    rows += [  # spellings a person might type in a file or a cell
+        {"record_id": "007", "age_years": "1e1", "sex": "F", "diabetes": "Y", "magnesium_intake_mg": " 50 "},
+        {"record_id": "x y", "age_years": "0.25", "sex": "m", "seizures": "TRUE", "asthma": "0"},
+        {"record_id": "=1+1", "age_years": "30", "sex": "female", "pregnant": "yes", "magnesium_intake_mg": "340"},
+    ]
     return rows
 
 
