@@ -425,3 +425,34 @@ def test_yaml_answers_mean_what_the_same_text_means_in_a_csv_cell(tmp_path):
                     "lactating: ~\nsex:\n", encoding="utf-8")
     assert load_answers(str(path)) == ("007", {"age_years": 10.0, "diabetes": True, "asthma": False,
                                                "pregnant": None, "lactating": None, "sex": None})
+
+
+REPLY_TEXTS = ["y", "n", "", "<", "?", "maybe", "f", "m", "45", "6 months", "300 mg", "unknown", "back", "9999"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(REPLY_TEXTS), max_size=120), st.booleans())
+def test_any_reply_sequence_ends_in_a_screenable_record(replies, ask_all):
+    """Whatever is typed, the interview never crashes, keeps only valid answers,
+    and every question it did not end up asking is explained as skipped."""
+    feed = iter(replies)
+    interview = Interview(KB, ask_all=ask_all)
+    asked_after_answer = []
+
+    def ask(step, prompt_text, parse):
+        for text in feed:
+            try:
+                return parse(text)
+            except InvalidAnswer:
+                continue
+        return parse("")  # input exhausted: leave the rest unknown
+
+    conduct(interview, ask, lambda text, style: None, on_answer=lambda i: asked_after_answer.append(1))
+    record = interview.record("r")
+    assert SCREENER.screen_record(record).level in ("none", "low", "moderate", "high", "urgent")
+    summary = interview.summary()
+    assert summary.left_unknown == ()
+    unasked = {s.question.field for s in summary.cannot_change} | {q.field for q in summary.not_applicable}
+    assert unasked | set(interview.answers) == set(ANSWER_FIELDS)
+    if ask_all:
+        assert summary.cannot_change == ()
