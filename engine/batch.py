@@ -487,7 +487,7 @@ class Summary:
 
     def lines(self) -> List[str]:
         """The end-of-run summary for standard error."""
-        counts = ", ".join(f"{level} {self.levels[level]}" for level in LEVEL_ORDER if self.levels.get(level))
+        counts = ", ".join(f"{level} {self.levels[level]:,}" for level in LEVEL_ORDER if self.levels.get(level))
         if self.rows:
             lines = [f"Screened {_count(self.rows, 'row')}: {counts}."]
         else:
