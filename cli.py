@@ -208,10 +208,11 @@ def keep_finished_rows(job, output):
         raise
 
 
-def wants_progress(progress, quiet, stream):
+def wants_progress(progress, quiet, stream, results_on_terminal=False):
+    """By default, a bar only on a terminal, and not when the results are printed on it too."""
     if quiet:
         return False
-    return progress if progress is not None else stream.isatty()
+    return progress if progress is not None else stream.isatty() and not results_on_terminal
 
 
 @main.command()
@@ -254,6 +255,7 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
     jobs = jobs or default_jobs()
     screener = Screener(load_knowledge_or_exit(knowledge_dir))
     stderr = sys.stderr
+    show_progress = wants_progress(progress, quiet, stderr, results_on_terminal=not output and sys.stdout.isatty())
     with batch_errors(), parallel_errors():
         check_output_path(input_path, output)
         with open_input(input_path, encoding) as source:
@@ -272,7 +274,7 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
                 if not job.finished_already:
                     with output_stream(job.direct_output, job.output) as out:
                         summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=job.on_row,
-                                            progress=stderr if wants_progress(progress, quiet, stderr) else None,
+                                            progress=stderr if show_progress else None,
                                             resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
                 summary = job.complete(summary)
     if not quiet:

@@ -564,6 +564,9 @@ def test_progress_shows_the_terminal_choice(monkeypatch):
     assert cli.wants_progress(None, True, Terminal()) is False
     assert cli.wants_progress(True, False, io.StringIO()) is True
     assert cli.wants_progress(False, False, Terminal()) is False
+    # results printed on the same terminal: a bar would be drawn over them
+    assert cli.wants_progress(None, False, Terminal(), results_on_terminal=True) is False
+    assert cli.wants_progress(True, False, Terminal(), results_on_terminal=True) is True
 
 
 class FakeClock:
