@@ -333,7 +333,7 @@ class BatchInput:
 
     def _decoding_error(self, line_number: int, line: str, while_writing: bool) -> InputError:
         bad = ord(UNDECODABLE.search(line).group()) - 0xDC00
-        partial = " (the output stops before this line)" if while_writing else ""
+        partial = " (the output is incomplete)" if while_writing else ""
         return InputError(f"line {line_number}: byte 0x{bad:02X} is not valid {_display_encoding(self.encoding)} "
                           f"text{partial}; {ENCODING_HINT}")
 

@@ -156,7 +156,7 @@ def test_undecodable_bytes_on_a_pipe_stop_with_the_line_number():
     with pytest.raises(InputError) as caught:
         run_batch(BatchInput(Pipe(data), owns=False), out)
     assert str(caught.value) == (
-        "line 3: byte 0xE9 is not valid UTF-8 text (the output stops before this line); give the file's "
+        "line 3: byte 0xE9 is not valid UTF-8 text (the output is incomplete); give the file's "
         "encoding with --encoding, for example --encoding cp1252 or --encoding latin-1"
     )
     assert out.getvalue().splitlines()[1].startswith("r1,moderate,")
