@@ -108,9 +108,13 @@ def parse_header(cells: List[str]) -> Header:
                          "if it is UTF-16, run again with --encoding utf-16")
     names = [_column_key(raw, position) for position, raw in enumerate(cells)]
     if not any(name in FIELDS for name in names):
+        # Quote the cells only when they look like column names: a file without
+        # a header starts with a person's answers, which must not reach the log.
+        looks_like_names = any(field in name or closest_field(name) for name in names for field in FIELDS[:3])
         shown = ", ".join(repr(cell.strip()) for cell in cells[:3]) + (", ..." if len(cells) > 3 else "")
+        shown = f"({shown}) " if looks_like_names else f"({len(cells)} cells, none a column name) "
         raise InputError(
-            f"the first row ({shown}) names no intake field; the first row must be a header "
+            f"the first row {shown}names no intake field; the first row must be a header "
             "naming the columns, such as record_id,age_years,sex (see 'magscreen screen --example')"
         )
     field_index: Dict[str, int] = {}
@@ -381,7 +385,10 @@ class BatchInput:
 def open_input(path: str, encoding: str = "utf-8-sig") -> BatchInput:
     """Open a CSV file ('-' is standard input) and check it as a whole."""
     if path == "-":
-        return BatchInput(sys.stdin.buffer, encoding, owns=False)
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:
+            raise InputError("standard input is closed; give a CSV file, or pipe one in with -")
+        return BatchInput(stdin, encoding, owns=False)
     try:
         binary = open(path, "rb")
     except FileNotFoundError:

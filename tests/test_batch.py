@@ -265,7 +265,7 @@ def test_a_file_without_a_header(tmp_path):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: the first row ('r1', '40', 'female', ...) names no intake field; the first row must be a "
+        "Error: the first row (6 cells, none a column name) names no intake field; the first row must be a "
         "header naming the columns, such as record_id,age_years,sex (see 'magscreen screen --example')\n"
     )
 
@@ -662,3 +662,10 @@ def test_summary_keeps_only_the_first_errors():
     lines = [HEADER] + [f"b{n},999,,,," for n in range(50)]
     summary = run_batch(io.StringIO("\n".join(lines) + "\n", newline=""), io.StringIO())
     assert (summary.rows, summary.error_count, len(summary.errors)) == (50, 50, 5)
+
+
+def test_closed_standard_input(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(InputError) as caught:
+        open_input("-")
+    assert str(caught.value) == "standard input is closed; give a CSV file, or pipe one in with -"
