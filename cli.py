@@ -542,7 +542,9 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
 
     try:
         if not answers_path or stdin_is_terminal():
-            conduct(session, interview_prompt(err_colour, not stdin_is_terminal()), tell, on_answer=save)
+            # Echo piped answers only to a terminal: in a captured log they would be health data.
+            echo = not stdin_is_terminal() and sys.stderr.isatty()
+            conduct(session, interview_prompt(err_colour, echo), tell, on_answer=save)
     except (click.Abort, KeyboardInterrupt):
         kept = (f"answers so far are in {save_path} (resume with --answers {save_path} --save {save_path})"
                 if save_path else "answers were not kept (--save FILE keeps them)")

@@ -46,4 +46,9 @@ if not _handlers_before:
         if _handler not in _handlers_before:
             _root.removeHandler(_handler)
 
+# experta logs every declared fact (e.g. Yes(field='diabetes')) at INFO on its
+# watcher loggers. Those are health data: keep them out of an application's
+# INFO/DEBUG logs. experta.watchers.watch() can still switch them on on purpose.
+logging.getLogger("experta").setLevel(logging.WARNING)
+
 EXPERTA_VERSION = getattr(experta, "__version__", "1.9.4")
