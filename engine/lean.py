@@ -41,11 +41,15 @@ class TypeDispatchMatcher(ReteMatcher):
     test, every fact takes the original path.
 
     The one-input (alpha) part of the network has no memory: what it hands
-    to the joins for a given fact object is always the same. For fact objects
-    that are declared again and again (knowledge and answer facts, see
-    :meth:`LeanStart.start`) that hand-over is recorded the first time and
-    replayed afterwards; the joins still run every time.
+    to the joins depends only on the fact (its class, fields and number).
+    That hand-over is recorded the first time a fact is seen and replayed for
+    every equal fact afterwards; the joins still run every time. Knowledge
+    and answer facts are the same objects in every run (see
+    :meth:`LeanStart.start`); a fact a rule declares is replaced, in the
+    network, by the first equal one seen.
     """
+
+    REPLAYS_SIZE = 50000
 
     def __init__(self, engine):
         super().__init__(engine)
@@ -56,7 +60,7 @@ class TypeDispatchMatcher(ReteMatcher):
         self._routes: Dict[type, List[Callable]] = {}
         self._nodes = self._reachable_nodes()
         self._recording: Optional[list] = None
-        self._replays: Dict[int, Tuple[object, list]] = {}  # id(fact) -> (fact, [(callback, token)])
+        self._replays: Dict[object, list] = {}  # fact -> [(callback, token)] into the joins
         if self._dispatch:
             self._record_alpha_exits()
 
@@ -106,20 +110,22 @@ class TypeDispatchMatcher(ReteMatcher):
             self._routes[fact_type] = routes
         return routes
 
-    def add_reused(self, fact) -> None:
-        """Send a fact that is declared in many runs, replaying its alpha matching."""
-        replay = self._replays.get(id(fact))
+    def add(self, fact) -> None:
+        """Send a new fact into the network, replaying the alpha matching of an equal one."""
+        replay = self._replays.get(fact)
         if replay is None:
+            if len(self._replays) >= self.REPLAYS_SIZE:
+                self._replays.clear()
             self._recording = []
             try:
                 token = Token.valid(fact)
                 for callback in self._routes_for(type(fact)):
                     callback(token)
-                self._replays[id(fact)] = (fact, self._recording)
+                self._replays[fact] = self._recording
             finally:
                 self._recording = None
         else:
-            for callback, token in replay[1]:
+            for callback, token in replay:
                 callback(token)
 
     def changes(self, adding=None, deleting=None):
@@ -130,9 +136,7 @@ class TypeDispatchMatcher(ReteMatcher):
             for callback in self._routes_for(type(fact)):
                 callback(token)
         for fact in adding or ():
-            token = Token.valid(fact)
-            for callback in self._routes_for(type(fact)):
-                callback(token)
+            self.add(fact)
         return super().changes()
 
 
@@ -148,6 +152,14 @@ class LeanStart:
     __strategy__ = DirectDepthStrategy
     _initial_fact = InitialFact()
 
+    @property
+    def _fact_ids(self) -> Dict[int, Tuple[object, frozenset]]:
+        """id(reused fact) -> (the fact, kept alive; its FactList identity)."""
+        ids = self.__dict__.get("_lean_fact_ids")
+        if ids is None:
+            ids = self.__dict__["_lean_fact_ids"] = {}
+        return ids
+
     def start(self, numbered_facts: Iterable[Tuple[int, object]], first_derived_number: int) -> None:
         """Begin a run from (number, fact) pairs, numbers increasing.
 
@@ -161,16 +173,25 @@ class LeanStart:
         matcher = self.matcher
         matcher.reset()
         self.before_run()
-        declare = facts.declare
         numbered = [(0, self._initial_fact), *numbered_facts]
+        counter = facts.reference_counter
+        fact_ids = self._fact_ids
         for number, fact in numbered:
-            facts.last_index = number
-            declare(fact)
+            # What FactList.declare does for a valid, new fact, with its identity computed once.
+            fact_id = fact_ids.get(id(fact))
+            if fact_id is None:
+                if len(fact_ids) >= 20000:  # only if reused facts were not reused after all
+                    fact_ids.clear()
+                fact.__factid__ = number
+                fact_id = fact_ids[id(fact)] = (fact, FactList._get_fact_id(fact))
+            elif fact.__factid__ != number:
+                raise ValueError("a reused fact must keep its number")
+            facts[number] = fact
+            counter[fact_id[1]] += 1
         facts.last_index = first_derived_number
-        facts.added = []  # consumed below, not through get_activations()
         if matcher._dispatch:
             for _number, fact in numbered:
-                matcher.add_reused(fact)
+                matcher.add(fact)
             added, removed = matcher.changes()
         else:
             added, removed = matcher.changes([fact for _number, fact in numbered])

@@ -62,8 +62,12 @@ class CellNormaliser:
             record_id = str(row_number)
         elif not isinstance(record_id, str) or not record_id.strip():
             return normalise(raw, row_number)
-        answers = {}
         get = raw.get
+        try:
+            return Record(record_id, {name: known[get(name)] for name, known in self.cells.items()})
+        except KeyError:  # a cell text not seen yet
+            pass
+        answers = {}
         for name, known in self.cells.items():
             cell = get(name)
             value = known.get(cell, MISSING)
