@@ -22,6 +22,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
 
 from .compat import EXPERTA_VERSION
@@ -49,9 +50,13 @@ def canonical(obj: Mapping[str, Any]) -> str:
     )
 
 
-def dumps(value: Any) -> str:
-    """One JSON value in canonical form (the same settings as :func:`canonical`)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+dumps = _CANONICAL.encode  # one JSON value in canonical form (the settings of canonical())
+
+
+@lru_cache(maxsize=64)
+def _key_text(key: str) -> str:
+    return dumps(key) + ":"
 
 
 def canonical_from_parts(parts: Mapping[str, str]) -> str:
@@ -60,7 +65,7 @@ def canonical_from_parts(parts: Mapping[str, str]) -> str:
     Equal to ``canonical`` of the parsed object; it lets the tracer serialise
     what is shared between records (facts, firings, result) once per FactKey.
     """
-    return "{" + ",".join(dumps(k) + ":" + parts[k] for k in sorted(parts)) + "}"
+    return "{" + ",".join(_key_text(k) + parts[k] for k in sorted(parts)) + "}"
 
 
 def chain_hash(prev: str, canonical_text: str) -> str:
