@@ -23,7 +23,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
 
 from .compat import EXPERTA_VERSION
 from .records import Record, RowError, normalise
@@ -216,17 +216,6 @@ def result_summary(result: Result) -> Dict[str, Any]:
         "flags": {f.id: list(f.fields) for f in result.flags},
         "notes": {n.id: list(n.fields) for n in result.notes},
         "missing": list(result.missing),
-    }
-
-
-def record_entry(record_id: str, row: Optional[int], record: Record, facts: Dict[str, Any], result: Result) -> Dict[str, Any]:
-    return {
-        "record_id": record_id,
-        "row": row,
-        "answers": dict(record.answers),
-        "facts": facts,
-        "firings": [f.as_dict() for f in result.firings],
-        "result": result_summary(result),
     }
 
 

@@ -1,5 +1,4 @@
 """magscreen audit show / why-not / verify / stats, through the CLI."""
-import json
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -15,7 +14,7 @@ from engine.fields import YES_NO_FIELDS
 from engine.knowledge import load_default
 from engine.screening import Screener
 from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, write_trace_for_rows
-from tests.test_trace import ROWS, lines_of, objects, recompute_chain, screen_with_trace
+from tests.test_trace import lines_of, objects, recompute_chain, screen_with_trace
 
 
 @pytest.fixture(autouse=True)
