@@ -364,3 +364,16 @@ def test_trace_may_not_overwrite_the_input_or_the_output(tmp_path):
         assert result.exit_code == 2
         assert "is the input or output file; give the trace its own file" in result.output
     assert (tmp_path / "in.csv").read_bytes() == before
+
+
+def test_trace_of_standard_input_has_no_input_hash_and_verifies(tmp_path):
+    source = write_input(tmp_path / "in.csv")
+    trace = tmp_path / "stdin.jsonl"
+    with open(source, encoding="utf-8") as stream:
+        result = CliRunner().invoke(main, ["screen", "-", "--format", "jsonl", "--trace", str(trace), "-q"],
+                                    input=stream.read())
+    assert result.exit_code == 1  # the error row
+    assert len(result.output.splitlines()) == 5
+    run = objects(trace)[0]
+    assert run["input_sha256"] is None and run["command"]["fmt"] == "jsonl"
+    assert check_chain(str(trace)).ok
