@@ -369,7 +369,7 @@ def audit():
     """
 
 
-@audit.command("show")
+@audit.command("show", short_help="Explain one record, or summarise the run.")
 @trace_argument
 @click.option("--record", "record_id", default=None,
               help="Explain this record (its original id works on a pseudonymised trace when "
@@ -388,7 +388,7 @@ def audit_show(trace, record_id, knowledge_dir):
     click.echo("\n\n".join(audit_module.show_record(entry, kb) for entry in entries))
 
 
-@audit.command("why-not")
+@audit.command("why-not", short_help="Explain why a flag was not raised.")
 @trace_argument
 @click.option("--record", "record_id", required=True,
               help="The record to explain (original id accepted when MAGSCREEN_PSEUDONYM_KEY is set).")
@@ -404,7 +404,7 @@ def audit_why_not(trace, record_id, flag_id, knowledge_dir):
     click.echo("\n\n".join(audit_call(audit_module.why_not, entry, flag_id, kb) for entry in entries))
 
 
-@audit.command("verify")
+@audit.command("verify", short_help="Check the chain, then replay every record.")
 @trace_argument
 @click.option("--max-differences", default=20, show_default=True, type=click.IntRange(min=1),
               help="How many differing records to print in full.")
@@ -425,7 +425,7 @@ def audit_verify(trace, max_differences, knowledge_dir):
     sys.exit(0 if report.ok else 1)
 
 
-@audit.command("stats")
+@audit.command("stats", short_help="Rule, flag and error counts.")
 @trace_argument
 @knowledge_option
 def audit_stats(trace, knowledge_dir):
