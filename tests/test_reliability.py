@@ -606,4 +606,55 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_pat
 
 def test_kill_point_count_is_what_the_docs_report():
     """docs/reliability.md states these numbers; keep them in step."""
-    assert (len(KILL_POINTS), EXTERNAL_KILLS) == (15, 3)
+    assert (len(KILL_POINTS), EXTERNAL_KILLS, TAMPERINGS) == (15, 3, 60)
+
+
+# -- a resumed trace is one chain: any tampering with it is detected ------------------
+
+TAMPERINGS = 60
+
+
+def tamper(lines, rng):
+    """One random edit of a trace's lines; returns the edited text and what was done."""
+    lines = list(lines)
+    kind = rng.randrange(7)
+    at = rng.randrange(1, len(lines) - 1)
+    if kind == 0:
+        obj = json.loads(lines[at])
+        obj["result"]["level"] = "none" if obj["result"].get("level") != "none" else "urgent"
+        lines[at] = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+    elif kind == 1:
+        del lines[at]
+    elif kind == 2:
+        lines.insert(at, lines[at])
+    elif kind == 3:
+        lines[at], lines[at + 1] = lines[at + 1], lines[at]
+    elif kind == 4:
+        text = "".join(lines)
+        return text[: rng.randrange(len(text) - 1)], "truncated"
+    elif kind == 5:
+        lines.append(lines[at])
+    else:
+        obj = json.loads(lines[at])
+        obj["record_id"] = obj["record_id"] + "x"
+        lines[at] = lines[at].replace(json.dumps(obj["record_id"][:-1]), json.dumps(obj["record_id"]), 1)
+    return "".join(lines), kind
+
+
+def test_tampering_with_a_resumed_trace_is_always_detected(tmp_path, reference, monkeypatch):
+    directory = interrupted(tmp_path, monkeypatch, after=120)
+    assert invoke(directory, command("--resume"), monkeypatch).exit_code == 1
+    trace = directory / "trace.jsonl"
+    assert check_chain(str(trace)).ok
+    lines = trace.read_text(encoding="utf-8").splitlines(keepends=True)
+    rng = random.Random(7)
+    detected = 0
+    for _ in range(TAMPERINGS):
+        text, kind = tamper(lines, rng)
+        if text == "".join(lines):
+            continue
+        edited = tmp_path / "edited.jsonl"
+        edited.write_text(text, encoding="utf-8")
+        assert not check_chain(str(edited)).ok, kind
+        detected += 1
+    assert detected == TAMPERINGS
