@@ -669,3 +669,24 @@ def test_closed_standard_input(monkeypatch):
     with pytest.raises(InputError) as caught:
         open_input("-")
     assert str(caught.value) == "standard input is closed; give a CSV file, or pipe one in with -"
+
+
+# -- docs/batch.md shows real output ---------------------------------------------
+
+DOC = (ROOT / "docs" / "batch.md").read_text(encoding="utf-8")
+
+
+def test_docs_show_the_real_example_output():
+    result = CliRunner().invoke(main, ["screen", "--example"])
+    assert "\n".join(out_text(result).splitlines()[:4]) in DOC
+    assert f"$ magscreen screen --example > screened.csv\n{result.stderr}" in DOC
+
+
+def test_docs_show_the_real_invalid_rows(tmp_path):
+    doc_input = ["record_id,age_years,sex,diabetes,seizures,clinic", "A-17,42,female,yes,no,North",
+                 "A-18,forty,female,no,no,North", "A-19,35,male,no", ",50,f,no,no,South"]
+    assert "\n".join(doc_input) in DOC
+    result = screen(tmp_path, csv_bytes(*doc_input))
+    assert result.exit_code == 1
+    assert "\n".join(out_text(result).splitlines()[2:]) in DOC  # the three error rows, verbatim
+    assert result.stderr in DOC
