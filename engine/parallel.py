@@ -28,7 +28,7 @@ from .screening import Conclusion, Screener
 
 BATCH_ROWS = 2048  # rows per batch: large enough to amortise a task, small enough to stream
 CELL_CACHE_SIZE = 4096  # distinct cell texts remembered per field
-CONCLUSION_CACHE_SIZE = 65536  # engine keys remembered here (a bounded memo; misses are re-run)
+CONCLUSION_CACHE_SIZE = 32768  # engine keys remembered here, ~2.5 KB each (bounded: misses are re-run)
 MISSING = object()
 
 
@@ -240,9 +240,9 @@ class Finished:
 class ParallelScreening:
     """Streams rows through key preparation, remote engine runs and ordered results.
 
-    ``make_executor`` is called when the second batch of rows arrives (or
-    at once with ``start_at_once``): an input of one batch is screened in this
-    process, without paying for starting workers.
+    ``make_executor`` is called as soon as a full batch of rows has been read
+    (or at once with ``start_at_once``): an input smaller than one batch is
+    screened in this process, without paying for starting workers.
     """
 
     def __init__(self, screener: Screener, make_executor, redact: bool = False, batch_rows: int = BATCH_ROWS,
@@ -304,10 +304,10 @@ class ParallelScreening:
                 self.cache.put(item.engine_key, conclusion)
             yield item.row, screener.result_for(item.record, item.key, conclusion)
 
-    def submit(self, missing: List[Tuple], batch_index: int):
+    def submit(self, missing: List[Tuple], batch_size: int):
         if not missing:
             return None
-        if self.executor is None and (self.start_at_once or batch_index > 0):
+        if self.executor is None and (self.start_at_once or batch_size >= self.batch_rows):
             self.executor = self.make_executor()
             self.window = 2 * self.executor.jobs + 1
         if self.executor is None:
@@ -320,9 +320,9 @@ class ParallelScreening:
 
     def run(self, rows: Iterable) -> Iterator[Tuple[Any, Result]]:
         in_flight: deque = deque()
-        for batch_index, batch in enumerate(_batches(rows, self.batch_rows)):
+        for batch in _batches(rows, self.batch_rows):
             prepared, missing = self.prepare(batch)
-            in_flight.append((prepared, missing, self.submit(missing, batch_index)))
+            in_flight.append((prepared, missing, self.submit(missing, len(batch))))
             while in_flight and (len(in_flight) > self.window or _done(in_flight[0][2])):
                 yield from self.finish(*in_flight.popleft())
         while in_flight:

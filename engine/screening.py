@@ -172,7 +172,10 @@ class Screener:
         else:
             self.conclude_engine_key = self._run_engine  # type: ignore[method-assign]
         self._intake_key = lru_cache(maxsize=RESULT_CACHE_SIZE)(self._assess_intake)
-        self._templates: Dict[Tuple, Tuple[Conclusion, Result]] = {}
+        self._templates: Dict[FactKey, Tuple[Conclusion, Result, Optional[int], Any]] = {}
+        self._intake_flag_results: Dict[Tuple, FlagResult] = {}
+        self._intake_flag_ids = {f.id for f in self.kb.flags.values() if f.trigger == "intake_below_recommended"}
+        self._titles: Dict[str, str] = {}
 
     # -- record -> facts -----------------------------------------------------
 
@@ -233,28 +236,56 @@ class Screener:
         )
 
     def result_for(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
-        """The Result for ``record``; built once per (key, intake amount) and reused.
+        """The Result for ``record``; built once per FactKey and reused.
 
         Apart from the record id, a Result depends on the record only through
-        the intake explanation, which quotes the amount; that is in the memo
-        key whenever the intake is below the recommendation.
+        the intake flag's explanation, which quotes the amount: that one flag
+        is rebuilt (memoised per intake outcome and amount) when it differs.
         """
-        amount = record.get("magnesium_intake_mg") if key.intake[0] == BELOW else None
-        memo_key = (key, amount)
-        cached = self._templates.get(memo_key)
+        cached = self._templates.get(key)
         if cached is None or cached[0] is not conclusion:
             if len(self._templates) >= RESULT_CACHE_SIZE:
                 self._templates.clear()
-            cached = (conclusion, self.build_result(record, key, conclusion))
-            self._templates[memo_key] = cached
-        template = cached[1]
-        if template.record_id == record.record_id:
+            template = self.build_result(record, key, conclusion)
+            intake_at = next((i for i, flag in enumerate(template.flags) if flag.id in self._intake_flag_ids), None)
+            cached = (conclusion, template, intake_at, record.get("magnesium_intake_mg"))
+            self._templates[key] = cached
+        _, template, intake_at, amount = cached
+        same_amount = intake_at is None or record.get("magnesium_intake_mg") == amount
+        if same_amount and template.record_id == record.record_id:
             return template
-        # A copy with another record id; dataclasses.replace() re-runs __init__ and costs 3x more.
+        # A copy; dataclasses.replace() re-runs __init__ and costs 3x more.
         result = object.__new__(Result)
-        result.__dict__.update(template.__dict__)
-        result.__dict__["record_id"] = record.record_id
+        fields = result.__dict__
+        fields.update(template.__dict__)
+        fields["record_id"] = record.record_id
+        if not same_amount:
+            flags = template.flags
+            fields["flags"] = flags[:intake_at] + (self._intake_flag(record, key, flags[intake_at]),) + flags[intake_at + 1:]
         return result
+
+    def _intake_flag(self, record: Record, key: FactKey, flag: FlagResult) -> FlagResult:
+        memo_key = (key.intake, record.get("magnesium_intake_mg"))
+        rebuilt = self._intake_flag_results.get(memo_key)
+        if rebuilt is None or rebuilt.id != flag.id:
+            if len(self._intake_flag_results) >= RESULT_CACHE_SIZE:
+                self._intake_flag_results.clear()
+            because = explain_intake(self.kb, record, IntakeAssessment(*key.intake))
+            explanation = f"{because} {self.kb.flags[flag.id].paraphrase}"
+            rebuilt = FlagResult(flag.id, flag.title, flag.kind, explanation, flag.source, flag.source_title,
+                                 flag.evidence, flag.fields)
+            self._intake_flag_results[memo_key] = rebuilt
+        return rebuilt
+
+    def _title(self, field_name: str) -> str:
+        title = self._titles.get(field_name)
+        if title is None:
+            title = self._titles[field_name] = self.kb.question_for(field_name).title
+        return title
+
+    def _join_titles(self, fields) -> str:
+        """join_titles(), with each question's title looked up once."""
+        return ", ".join(self._title(f).lower() for f in fields)
 
     def build_result(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
         """The Result built from scratch (the reference for result_for's memo)."""
@@ -266,7 +297,7 @@ class Screener:
             if flag.trigger == "intake_below_recommended":
                 because = explain_intake(kb, record, intake)
             else:
-                because = "Answered yes to: " + join_titles(kb, fields) + "."
+                because = "Answered yes to: " + self._join_titles(fields) + "."
             flags.append(
                 FlagResult(
                     id=flag.id,
@@ -284,8 +315,8 @@ class Screener:
             note = kb.notes[note_id]
             if note.trigger == "other_causes":
                 because = (
-                    f"{kb.question_for(note.when_yes).title} was answered yes together with: "
-                    + join_titles(kb, fields)
+                    f"{self._title(note.when_yes)} was answered yes together with: "
+                    + self._join_titles(fields)
                     + ". "
                 )
             else:
