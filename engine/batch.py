@@ -185,9 +185,10 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> 
             ) from None
         except csv.Error as exc:
             raise InputError(f"the header row cannot be read as CSV ({exc}); check its quotes") from None
-        if not _is_blank_row(header_cells):
-            break
-        counts["blank_lines"] += 1
+        if _is_blank_row(header_cells):
+            counts["blank_lines"] += 1
+        elif [cell.strip().lower() for cell in header_cells] != ["sep=", ""]:
+            break  # (Excel may write a "sep=," line before the header; it is not a row)
     header = parse_header(header_cells)
 
     def rows() -> Iterator[InputRow]:

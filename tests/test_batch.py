@@ -690,3 +690,16 @@ def test_docs_show_the_real_invalid_rows(tmp_path):
     assert result.exit_code == 1
     assert "\n".join(out_text(result).splitlines()[2:]) in DOC  # the three error rows, verbatim
     assert result.stderr in DOC
+
+
+def test_an_excel_separator_line_before_the_header_is_skipped(tmp_path):
+    result = screen(tmp_path, csv_bytes("sep=,", HEADER, *ROWS, newline="\r\n"))
+    assert result.exit_code == 0, result.stderr
+    assert levels_of(result) == LEVELS
+    assert stderr_lines(result) == [SUMMARY, ABSENT_NOTE]
+
+
+def test_old_mac_line_endings(tmp_path):
+    result = screen(tmp_path, csv_bytes(HEADER, *ROWS, newline="\r"))
+    assert result.exit_code == 0, result.stderr
+    assert levels_of(result) == LEVELS
