@@ -114,6 +114,31 @@ def silence_stdout():
 
 
 @contextmanager
+def stdout_failure():
+    """A failed write to standard output (a full disk) is an output problem, never read as an input one."""
+    from engine.outputs import OutputError
+
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError("-", f"cannot write to standard output ({exc.strerror or exc})") from None
+
+
+class StdoutText(io.TextIOWrapper):
+    """Standard output as UTF-8 text whose write errors say so."""
+
+    def write(self, text):
+        with stdout_failure():
+            return super().write(text)
+
+    def flush(self):
+        with stdout_failure():
+            return super().flush()
+
+
+@contextmanager
 def output_stream(path, part=None):
     """The crash-safe part file, the results file (owner-only), or standard output as UTF-8."""
     if part is not None:
@@ -123,14 +148,16 @@ def output_stream(path, part=None):
         with open_private(path) as out:
             yield out
         return
-    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+    from engine.outputs import OutputError
+
+    out = StdoutText(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
         yield out
     finally:
         try:
             out.detach()  # flushes; standard output itself stays open
-        except BrokenPipeError:
-            silence_stdout()
+        except (BrokenPipeError, OutputError):
+            silence_stdout()  # so that nothing retries the write at exit
             out.detach()
             raise
 

@@ -703,3 +703,14 @@ def test_old_mac_line_endings(tmp_path):
     result = screen(tmp_path, csv_bytes(HEADER, *ROWS, newline="\r"))
     assert result.exit_code == 0, result.stderr
     assert levels_of(result) == LEVELS
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_on_standard_output_is_reported_as_an_output_problem():
+    with open("/dev/full", "wb") as full:
+        process = subprocess.run(
+            [sys.executable, "-c", "from cli import main; main()", "screen", "--example", "--jobs", "1"],
+            stdout=full, stderr=subprocess.PIPE, cwd=ROOT, timeout=120,
+        )
+    assert process.returncode == 2
+    assert process.stderr == b"Error: cannot write to standard output (No space left on device)\n"
