@@ -32,6 +32,8 @@ STATE_SUFFIX = ".resume.json"
 STATE_FORMAT = 1
 CHECKPOINT_ROWS = 1000
 CHECKPOINT_SECONDS = 2.0
+REQUIRED_KEYS = ("input", "input_size", "input_sha256", "knowledge_version", "options", "rows", "levels",
+                 "error_count", "complete", "output_bytes", "output_sha256")
 
 
 class ResumeError(Exception):
@@ -160,7 +162,14 @@ class ScreenJob:
                 self.notes.append(f"Discarded the unfinished {part_path(self.trace_path)} of an earlier run.")
 
     def _reopen(self) -> None:
-        saved = read_json(state_path(self.output_path))
+        try:
+            self._reopen_from(read_json(state_path(self.output_path)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.close()
+            raise ResumeError(f"cannot resume: {state_path(self.output_path)} is damaged; "
+                              "run again without --resume to start over") from None
+
+    def _reopen_from(self, saved: Optional[Dict[str, Any]]) -> None:
         if saved is None and os.path.exists(part_path(self.output_path)):
             # stopped before its first checkpoint: nothing was finished, so continuing is starting over
             self._create()
@@ -194,6 +203,9 @@ class ScreenJob:
 
         if saved.get("format") != STATE_FORMAT:
             refuse(f"the state file {state_path(self.output_path)} is of another magscreen version")
+        missing = [key for key in REQUIRED_KEYS if key not in saved]
+        if missing:
+            raise KeyError(missing)
         if saved.get("input") != self._state["input"]:
             refuse(f"the input is a different file ({saved.get('input')} before)")
         if (saved.get("input_size"), saved.get("input_sha256")) != (self._state["input_size"], self._state["input_sha256"]):
@@ -202,6 +214,9 @@ class ScreenJob:
             refuse("the knowledge base changed")
         if saved.get("trace") != self._state["trace"]:
             refuse("the --trace file is not the same")
+        trace_keys = ("trace_bytes", "trace_sha256", "trace_prev", "trace_records")
+        if self.trace_path and not saved["complete"] and any(key not in saved for key in trace_keys):
+            raise KeyError("trace")  # a damaged state file
         before, now = saved.get("options", {}), self.options
         for name in sorted(set(before) | set(now)):
             if before.get(name) != now.get(name):
@@ -244,7 +259,7 @@ class ScreenJob:
         if self._trace_settings is not None and self._finished_state is None:
             self._build_tracer(*self._trace_settings)
         self._mark = self._take_mark(self.resumed_rows)
-        if self.resumable and not self.resumed_rows:
+        if self.resumable and not self.resumed_rows and self._finished_state is None:
             self._checkpoint(self._mark)
 
     @property

@@ -550,6 +550,17 @@ def test_resume_refuses_a_tampered_part_file(tmp_path, monkeypatch):
                              "or lost data); run again without --resume to start over\n")
 
 
+def test_resume_refuses_a_damaged_state_file(tmp_path, monkeypatch):
+    directory = interrupted(tmp_path, monkeypatch)
+    for damage in (b'{"rows": 5', b'{"format": 1}', b"\xff\xfe"):
+        (directory / "out.csv.resume.json").write_bytes(damage)
+        result = invoke(directory, command("--resume"), monkeypatch)
+        assert result.exit_code == 2
+        assert result.stderr == ("Error: cannot resume: out.csv.resume.json is damaged; "
+                                 "run again without --resume to start over\n")
+    assert not (directory / "out.csv").exists()
+
+
 def test_resume_needs_a_file_output_and_a_file_input(tmp_path, monkeypatch):
     directory = fresh_dir(tmp_path, "run")
     for args in (["screen", "in.csv", "--resume"], ["screen", "-", "-o", "out.csv", "--resume"]):
