@@ -92,10 +92,12 @@ class Mark:
 class ScreenJob:
     """One ``screen`` run's output and trace files, checkpointed for --resume.
 
-    Use: ``prepare(resume)``; hand ``output`` (None means: write to standard
-    output) and ``on_row`` to ``run_batch`` with ``resume_after=resumed_rows``;
-    build the tracer with ``open_trace``; then ``complete(summary)``. On any
-    exception call ``abort()``, which keeps the finished rows for a resume.
+    Use: ``open_trace(...)`` if a trace is wanted; ``prepare(resume)``;
+    ``begin()`` (writes the trace's run line and the first checkpoint); hand
+    ``output`` (None means: write to standard output) and ``on_row`` to
+    ``run_batch`` with ``resume_after=resumed_rows``; then
+    ``complete(summary)``. On any exception call ``abort()``, which keeps the
+    finished rows for a resume.
     """
 
     def __init__(self, input_path: str, output: Optional[str], trace_path: Optional[str],
