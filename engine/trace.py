@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
@@ -34,7 +35,7 @@ ZERO_HASH = "0" * 64
 SIGNING_KEY_ENV = "MAGSCREEN_TRACE_KEY"
 PSEUDONYM_KEY_ENV = "MAGSCREEN_PSEUDONYM_KEY"
 OWNER_ONLY = 0o600
-SHARED_CACHE_SIZE = 65536
+SHARED_CACHE_SIZE = 8192  # about 2.5 kB each: a bounded ~20 MB
 
 
 # -- hashing ---------------------------------------------------------------
@@ -246,7 +247,7 @@ class Tracer:
         self.screener = screener
         self.pseudonym = Pseudonymizer(pseudonym_key) if pseudonym_key else None
         self.writer = writer or TraceWriter(stream, signing_key=signing_key)
-        self._shared: Dict[Any, Tuple[str, str, str]] = {}  # FactKey -> facts, firings, result as JSON
+        self._shared: "OrderedDict[Any, Tuple[str, str, str]]" = OrderedDict()  # FactKey -> JSON texts, LRU
         if writer is None:
             self.writer.write_run(
                 run_info(
@@ -276,10 +277,12 @@ class Tracer:
     def record(self, record: Record, result: Result, row: Optional[int] = None) -> None:
         key = self.screener.fact_key(record)
         shared = self._shared.get(key)
-        if shared is None:
+        if shared is not None:
+            self._shared.move_to_end(key)
+        else:
             # Same facts, same conclusion: serialise what the engine did once per FactKey.
             if len(self._shared) >= SHARED_CACHE_SIZE:
-                self._shared.clear()
+                self._shared.popitem(last=False)
             shared = self._shared[key] = (
                 dumps(key.as_dict()),
                 dumps([f.as_dict() for f in result.firings]),
