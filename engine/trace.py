@@ -465,7 +465,7 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
             problem(line.number, f"line {line.number} comes after the end line (line {end_line}): lines were appended")
         if line.number == 1 and kind != "run":
             problem(1, "line 1 is not the run line: the start of the trace is missing or was replaced")
-        elif kind == "run":
+        if kind == "run":
             if line.number != 1:
                 problem(line.number, f"line {line.number} is a second run line: traces were joined or lines inserted")
             else:
@@ -524,7 +524,9 @@ def _explain_links(path: str, unexplained: List[Tuple[int, str, int]]) -> List[T
     found = []
     for number, prev, before in unexplained:
         owner = wanted.get(prev)
-        if owner is None:
+        if before == 0:
+            text = f"line {number} does not start the chain: the lines before it were removed"
+        elif owner is None:
             text = (f"line {number} does not follow line {before}: a line before it is missing (deleted), "
                     "or its prev was edited")
         elif owner > number:

@@ -379,3 +379,13 @@ def test_trace_of_standard_input_has_no_input_hash_and_verifies(tmp_path):
     run = objects(trace)[0]
     assert run["input_sha256"] is None and run["command"]["fmt"] == "jsonl"
     assert check_chain(str(trace)).ok
+
+
+def test_removed_start_is_reported(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    report = edited(trace, lambda lines: lines[2:])
+    assert report.problems == [
+        "line 1 is not the run line: the start of the trace is missing or was replaced",
+        "line 1 does not start the chain: the lines before it were removed",
+        "the end line counts 5 records but the trace holds 4: records were deleted or inserted",
+    ]
