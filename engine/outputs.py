@@ -112,6 +112,11 @@ class PartFile:
             ) from None
         _lock(fd, path)
         os.fchmod(fd, OWNER_ONLY)  # a umask can only narrow 0600, but say it outright
+        try:
+            fsync_directory(path)  # the part's own name survives a power loss, wherever its directory is
+        except OSError as exc:
+            os.close(fd)
+            raise OutputError(final_path, f"cannot write the {label} {final_path!r} ({_describe(exc)})") from None
         return cls(final_path, fd), discarded
 
     @classmethod
@@ -209,6 +214,13 @@ def finish(final_path: str) -> None:
 
 def write_json_atomically(path: str, data: Mapping[str, Any]) -> None:
     """Replace a small JSON file in one step (tmp, fsync, rename, fsync dir), owner-only."""
+    try:
+        _write_json_atomically(path, data)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write {path} ({_describe(exc)})") from None
+
+
+def _write_json_atomically(path: str, data: Mapping[str, Any]) -> None:
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, OWNER_ONLY)
     try:
@@ -240,6 +252,8 @@ def remove(path: str) -> None:
     """Unlink if present and make it durable."""
     try:
         os.unlink(path)
+        fsync_directory(path)
     except FileNotFoundError:
         return
-    fsync_directory(path)
+    except OSError as exc:
+        raise OutputError(path, f"cannot remove {path} ({_describe(exc)})") from None

@@ -382,6 +382,29 @@ def test_full_disk_on_the_trace_and_on_the_checkpoint_itself(tmp_path, reference
     assert_same_as_reference(directory, reference["csv"])
 
 
+def test_full_disk_when_writing_a_checkpoint_keeps_the_previous_one(tmp_path, reference, monkeypatch):
+    directory = fresh_dir(tmp_path, "run")
+    real = engine.outputs._write_json_atomically
+    calls = {"n": 0}
+
+    def third_fails(path, data):
+        calls["n"] += 1
+        if calls["n"] >= 3:  # checkpoints: rows 0, rows 23, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, data)
+
+    monkeypatch.setattr(engine.outputs, "_write_json_atomically", third_fails)
+    result = invoke(directory, command(), monkeypatch)
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: cannot write out.csv.resume.json (the disk is full); 23 finished row(s) are "
+                             "kept; fix that and run the same command with --resume to continue\n")
+    assert_nothing_final(directory)
+    monkeypatch.undo()
+    result = invoke(directory, command("--resume"), monkeypatch)
+    assert result.exit_code == 1
+    assert_same_as_reference(directory, reference["csv"])
+
+
 class FailingRead(io.RawIOBase):
     """An input file whose reads fail with EIO once ``budget`` bytes were read."""
 
