@@ -127,6 +127,7 @@ class ScreenJob:
         self._finished_state: Optional[Dict[str, Any]] = None
         self._trace_resume: Optional[Tuple[str, int]] = None
         self._trace_settings: Optional[tuple] = None
+        self._created: List[str] = []  # part files this run created (not reopened)
 
     # -- starting ------------------------------------------------------------
 
@@ -154,12 +155,14 @@ class ScreenJob:
     def _create(self) -> None:
         if self.output_path:
             self.output, discarded = PartFile.create(self.output_path, "output file")
+            self._created.append(self.output.path)
             if discarded:
                 self.notes.append(f"Discarded the unfinished {part_path(self.output_path)} of an earlier run "
                                   "(use --resume to continue such a run instead).")
             remove(state_path(self.output_path))
         if self.trace_path:
             self.trace, discarded = PartFile.create(self.trace_path, "trace file")
+            self._created.append(self.trace.path)
             if discarded:
                 self.notes.append(f"Discarded the unfinished {part_path(self.trace_path)} of an earlier run.")
 
@@ -373,12 +376,21 @@ class ScreenJob:
                         part.cut_to(position[0])
                 self._checkpoint(self._mark)
         except (OSError, OutputError):
-            saved = read_json(state_path(self.output_path)) if self.output_path else None
-            rows = saved["rows"] if saved else 0
+            try:
+                saved = read_json(state_path(self.output_path)) if self.output_path else None
+                rows = saved["rows"] if saved else 0
+            except (OSError, ValueError, KeyError, TypeError):
+                rows = 0
         finally:
             for part in (self.output, self.trace):
                 if part is not None:
                     part.close()
+            if not (self.resumable and self._mark is not None):
+                for path in self._created:  # nothing in them can ever be resumed: leave no debris
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
         return Interrupted(rows, self.resumable and self._mark is not None, started=self._mark is not None)
 
     def close(self) -> None:

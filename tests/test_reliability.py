@@ -692,3 +692,29 @@ def test_tampering_with_a_resumed_trace_is_always_detected(tmp_path, reference, 
         assert not check_chain(str(edited)).ok, kind
         detected += 1
     assert detected == TAMPERINGS
+
+
+def test_a_run_that_cannot_start_leaves_no_debris(tmp_path, monkeypatch):
+    directory = fresh_dir(tmp_path, "run")
+    result = invoke(directory, ["screen", "in.csv", "-o", "out.csv", "--trace", "missing/trace.jsonl"], monkeypatch)
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: cannot write the trace file 'missing/trace.jsonl' (No such file or directory); "
+                             "check the directory exists and is writable\n")
+    assert sorted(p.name for p in directory.iterdir()) == ["in.csv"]
+
+
+def test_ctrl_c_on_standard_input_leaves_nothing_half_written(tmp_path, monkeypatch):
+    directory = fresh_dir(tmp_path, "run")
+    real_on_row = engine.resume.ScreenJob.on_row
+
+    def stop(self, row, result):
+        real_on_row(self, row, result)
+        if row.number == 10:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.resume.ScreenJob, "on_row", stop)
+    monkeypatch.chdir(directory)
+    result = CliRunner().invoke(main, ["screen", "-", "-o", "out.csv", "--trace", "trace.jsonl"], input=INPUT)
+    assert result.exit_code == 130
+    assert result.stderr == "Interrupted; out.csv was not written.\n"
+    assert sorted(p.name for p in directory.iterdir()) == ["in.csv"]
