@@ -200,6 +200,12 @@ class ScreenJob:
                 raise
             self._trace_resume = (saved["trace_prev"], saved["trace_records"])
         self._state.update({k: saved[k] for k in ("trace_keys",) if k in saved})
+        if self._trace_settings is not None:
+            signing_key, pseudonym_key = self._trace_settings[3:5]
+            if self._state.get("trace_keys") != {"signing": key_check(signing_key), "pseudonym": key_check(pseudonym_key)}:
+                self.close()
+                raise ResumeError("cannot resume: MAGSCREEN_TRACE_KEY or MAGSCREEN_PSEUDONYM_KEY is not the one "
+                                  "the interrupted run used; set the same keys, or run again without --resume")
 
     def _check_same_run(self, saved: Dict[str, Any]) -> None:
         def refuse(what: str) -> None:
@@ -243,10 +249,7 @@ class ScreenJob:
                                         signing_key=signing_key, pseudonym_key=pseudonym_key)
             return self.tracer
         keys = {"signing": key_check(signing_key), "pseudonym": key_check(pseudonym_key)}
-        if self._trace_resume is not None:
-            if self._state.get("trace_keys") != keys:
-                raise ResumeError("cannot resume: MAGSCREEN_TRACE_KEY or MAGSCREEN_PSEUDONYM_KEY is not the one "
-                                  "the interrupted run used; set the same keys, or run again without --resume")
+        if self._trace_resume is not None:  # the keys were checked against the checkpoint in prepare()
             prev, records = self._trace_resume
             writer = TraceWriter(self.trace, prev, records, signing_key=signing_key)
             self.tracer = Tracer(self.trace, screener, command, signing_key=signing_key,

@@ -718,3 +718,24 @@ def test_ctrl_c_on_standard_input_leaves_nothing_half_written(tmp_path, monkeypa
     assert result.exit_code == 130
     assert result.stderr == "Interrupted; out.csv was not written.\n"
     assert sorted(p.name for p in directory.iterdir()) == ["in.csv"]
+
+
+def test_resume_keeps_a_signed_pseudonymised_trace_whole_and_refuses_other_keys(tmp_path, monkeypatch):
+    keys = {"MAGSCREEN_TRACE_KEY": "sign-key", "MAGSCREEN_PSEUDONYM_KEY": "pseudo-key"}
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    args = command("--pseudonymize")
+    directory = interrupted(tmp_path, monkeypatch, args=args)
+    monkeypatch.setenv("MAGSCREEN_PSEUDONYM_KEY", "another-key")
+    result = invoke(directory, args + ["--resume"], monkeypatch)
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: cannot resume: MAGSCREEN_TRACE_KEY or MAGSCREEN_PSEUDONYM_KEY is not the one the "
+                             "interrupted run used; set the same keys, or run again without --resume\n")
+    monkeypatch.setenv("MAGSCREEN_PSEUDONYM_KEY", "pseudo-key")
+    assert invoke(directory, args + ["--resume"], monkeypatch).exit_code == 1
+    report = check_chain(str(directory / "trace.jsonl"), signing_key=b"sign-key")
+    assert report.ok and report.signature_checked and report.records == ROWS
+    reference = fresh_dir(tmp_path, "reference")
+    assert invoke(reference, args, monkeypatch).exit_code == 1
+    assert (directory / "out.csv").read_bytes() == (reference / "out.csv").read_bytes()
+    assert comparable_trace(directory / "trace.jsonl")[1:] == comparable_trace(reference / "trace.jsonl")[1:]
