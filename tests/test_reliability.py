@@ -168,6 +168,7 @@ def comparable_trace(path: Path):
         obj.pop("prev", None)
         obj.pop("hash", None)
         obj.pop("final_hash", None)
+        obj.pop("hmac", None)  # signs the final hash, which differs with the start time
         obj.pop("started_utc", None)
     return objects
 
