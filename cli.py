@@ -8,6 +8,7 @@ standard error.
 """
 import io
 import os
+import signal
 import sys
 from contextlib import contextmanager
 from importlib import resources
@@ -198,6 +199,22 @@ def keep_finished_rows(job, output):
     from engine.resume import AlreadyComplete, ResumeError
 
     again = "run the same command with --resume to continue"
+    terminated = []
+    main_pid = os.getpid()
+
+    def stop_on_sigterm(signum, frame):
+        """A scheduler's SIGTERM stops the run like Ctrl-C: at a row boundary, checkpointed."""
+        if os.getpid() != main_pid:  # a --jobs worker forked with this handler: die as usual
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        previous = None
     try:
         yield
     except AlreadyComplete as exc:
@@ -209,13 +226,14 @@ def keep_finished_rows(job, output):
         raise UsageErrorExit2(str(exc))
     except KeyboardInterrupt:
         kept = job.abort()
+        stopped = "Stopped by SIGTERM" if terminated else "Interrupted"
         if kept.resumable:
-            click.echo(f"Interrupted after {kept.rows:,} row(s); {output} is not written yet: {again}.", err=True)
+            click.echo(f"{stopped} after {kept.rows:,} row(s); {output} is not written yet: {again}.", err=True)
         elif output:
-            click.echo(f"Interrupted; {output} was not written.", err=True)
+            click.echo(f"{stopped}; {output} was not written.", err=True)
         else:
-            click.echo("Interrupted; the output is incomplete.", err=True)
-        sys.exit(130)
+            click.echo(f"{stopped}; the output is incomplete.", err=True)
+        sys.exit(143 if terminated else 130)
     except BrokenPipeError:
         job.abort()
         raise
@@ -233,6 +251,9 @@ def keep_finished_rows(job, output):
     except BaseException:
         job.abort()
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def wants_progress(progress, quiet, stream, results_on_terminal=False):

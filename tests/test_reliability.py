@@ -63,7 +63,7 @@ resume.CHECKPOINT_ROWS = int(os.environ["REL_CHECKPOINT_ROWS"])
 resume.CHECKPOINT_SECONDS = 1e9
 mode, _, count = os.environ.get("REL_CRASH", "none:0").partition(":")
 count = int(count)
-sig = signal.SIGINT if os.environ.get("REL_SIGNAL") == "INT" else signal.SIGKILL
+sig = {"INT": signal.SIGINT, "TERM": signal.SIGTERM}.get(os.environ.get("REL_SIGNAL"), signal.SIGKILL)
 
 def die():
     os.kill(os.getpid(), sig)
@@ -267,6 +267,19 @@ def test_ctrl_c_exits_130_says_how_to_resume_and_resume_completes(tmp_path, refe
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "Resuming after row 100: 100 row(s) were finished by the interrupted run."
     assert result.stderr.splitlines()[1].startswith(f"Screened {ROWS} rows: ")
+    assert_same_as_reference(directory, reference["csv"])
+
+
+def test_sigterm_stops_at_a_row_exits_143_and_resume_completes(tmp_path, reference, monkeypatch):
+    directory = fresh_dir(tmp_path, "run")
+    code, out, err = run_subprocess(directory, command(), "row:77", signal_name="TERM")
+    assert code == 143
+    assert err == ("Stopped by SIGTERM after 77 row(s); out.csv is not written yet: "
+                   "run the same command with --resume to continue.\n")
+    assert_nothing_final(directory)
+    result = invoke(directory, command("--resume"), monkeypatch)
+    assert result.exit_code == 1
+    assert result.stderr == "Resuming after row 77: 77 row(s) were finished by the interrupted run.\n"
     assert_same_as_reference(directory, reference["csv"])
 
 
