@@ -288,7 +288,8 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
 
     Every input row gives one output row, in order; rows that cannot be
     screened are written as level 'error' with the reason. Exit status: 0 all
-    rows screened, 1 some error rows, 2 a problem with the input as a whole.
+    rows screened, 1 some error rows, 2 a problem with the input as a whole,
+    130 Ctrl-C, 143 SIGTERM (with -o FILE, continue with --resume).
     """
     from engine.screening import Screener
 
