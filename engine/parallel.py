@@ -18,12 +18,14 @@ import os
 import signal
 from collections import OrderedDict, deque
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from .fields import ANSWER_FIELDS, RECORD_ID
 from .knowledge import KnowledgeBase
 from .records import FieldValueError, Record, RowError, normalise, parse_answer
 from .results import Result
+from .firings import Firing
 from .screening import Conclusion, Screener
 
 BATCH_ROWS = 2048  # rows per batch: large enough to amortise a task, small enough to stream
@@ -113,6 +115,43 @@ class ConclusionCache:
         self.data[key] = conclusion
         if len(self.data) > self.size:
             self.data.popitem(last=False)
+
+
+class FiringInterner:
+    """Shares equal fact dicts and firings between conclusions that arrive from workers.
+
+    Each batch of conclusions is unpickled into its own copies of the same
+    few hundred fact dicts; sharing them keeps the memo of conclusions small
+    (firings are read-only data). Bounded: the tables are emptied when full.
+    """
+
+    SIZE = 200_000
+
+    def __init__(self):
+        self.dicts: Dict[Tuple, Dict[str, Any]] = {}
+        self.firings: Dict[Tuple, Firing] = {}
+
+    def fact(self, data: Dict[str, Any]) -> Dict[str, Any]:
+        key = tuple(data.items())
+        shared = self.dicts.get(key)
+        if shared is None:
+            shared = self.dicts[key] = data
+        return shared
+
+    def firing(self, firing: Firing) -> Firing:
+        matched = tuple(self.fact(d) for d in firing.matched)
+        declared = tuple(self.fact(d) for d in firing.declared)
+        key = (firing.seq, firing.rule, tuple(map(id, matched)), tuple(map(id, declared)))
+        shared = self.firings.get(key)
+        if shared is None:
+            shared = self.firings[key] = Firing(firing.seq, firing.rule, matched, declared)
+        return shared
+
+    def __call__(self, conclusion: Conclusion) -> Conclusion:
+        if len(self.dicts) + len(self.firings) > self.SIZE:
+            self.dicts.clear()
+            self.firings.clear()
+        return replace(conclusion, firings=tuple(self.firing(f) for f in conclusion.firings))
 
 
 # -- workers: engine keys -> conclusions --------------------------------------
@@ -256,6 +295,7 @@ class ParallelScreening:
         self.window = 3
         self.normalise = CellNormaliser()
         self.cache = ConclusionCache()
+        self.interner = FiringInterner()
         self.pending: Dict[Tuple, int] = {}  # engine key -> batches in flight that wait for it
         self.rows = 0
         self.engine_runs = 0
@@ -289,7 +329,7 @@ class ParallelScreening:
     def finish(self, prepared: List[Prepared], missing: List[Tuple], future) -> Iterator[Tuple[Any, Result]]:
         if future is not None:
             for engine_key, conclusion in zip(missing, future.result()):
-                self.cache.put(engine_key, conclusion)
+                self.cache.put(engine_key, self.interner(conclusion))
                 self.pending.pop(engine_key, None)
             self.engine_runs += len(missing)
         screener, redact = self.screener, self.redact
