@@ -34,7 +34,7 @@ from .records import Record, RowError, normalise
 from .results import FlagResult, NoteResult, Result
 
 DEFAULT_CACHE_SIZE = 65536
-RESULT_CACHE_SIZE = 16384
+RESULT_CACHE_SIZE = 32768
 INTAKE_INPUTS = ("magnesium_intake_mg", "age_years", "sex", "pregnant", "lactating")
 
 
@@ -174,6 +174,8 @@ class Screener:
         self._intake_key = lru_cache(maxsize=RESULT_CACHE_SIZE)(self._assess_intake)
         self._templates: Dict[FactKey, Tuple[Conclusion, Result, Optional[int], Any]] = {}
         self._intake_flag_results: Dict[Tuple, FlagResult] = {}
+        self._parts: Dict[Tuple, Any] = {}
+        self._reminders = tuple(a.text for a in self.kb.reminders())
         self._intake_flag_ids = {f.id for f in self.kb.flags.values() if f.trigger == "intake_below_recommended"}
         self._titles: Dict[str, str] = {}
 
@@ -182,8 +184,8 @@ class Screener:
     def fact_key(self, record: Record) -> FactKey:
         get = record.answers.get
         return FactKey(
-            yes=tuple(f for f in self._visible_yes if get(f) is True),
-            blank=tuple(f for f in self._blank_candidates if get(f) is None),
+            yes=tuple([f for f in self._visible_yes if get(f) is True]),
+            blank=tuple([f for f in self._blank_candidates if get(f) is None]),
             intake=self._intake_key(*(get(f) for f in INTAKE_INPUTS)),
         )
 
@@ -236,46 +238,89 @@ class Screener:
         )
 
     def result_for(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
-        """The Result for ``record``; built once per FactKey and reused.
+        """The Result for ``record``, as build_result() makes it, from memoised parts.
 
         Apart from the record id, a Result depends on the record only through
-        the intake flag's explanation, which quotes the amount: that one flag
-        is rebuilt (memoised per intake outcome and amount) when it differs.
+        the intake flag's explanation, which quotes the amount: that flag is
+        memoised per intake outcome and amount, the other flags and notes per
+        (id, answers), and whole Results per FactKey while the amount is the same.
         """
         cached = self._templates.get(key)
-        if cached is None or cached[0] is not conclusion:
-            if len(self._templates) >= RESULT_CACHE_SIZE:
-                self._templates.clear()
-            template = self.build_result(record, key, conclusion)
-            intake_at = next((i for i, flag in enumerate(template.flags) if flag.id in self._intake_flag_ids), None)
-            cached = (conclusion, template, intake_at, record.get("magnesium_intake_mg"))
-            self._templates[key] = cached
-        _, template, intake_at, amount = cached
-        same_amount = intake_at is None or record.get("magnesium_intake_mg") == amount
-        if same_amount and template.record_id == record.record_id:
-            return template
-        # A copy; dataclasses.replace() re-runs __init__ and costs 3x more.
-        result = object.__new__(Result)
-        fields = result.__dict__
-        fields.update(template.__dict__)
-        fields["record_id"] = record.record_id
-        if not same_amount:
-            flags = template.flags
-            fields["flags"] = flags[:intake_at] + (self._intake_flag(record, key, flags[intake_at]),) + flags[intake_at + 1:]
+        amount = record.get("magnesium_intake_mg")
+        if cached is not None and cached[0] is conclusion and (cached[2] is None or cached[3] == amount):
+            template = cached[1]
+            if template.record_id == record.record_id:
+                return template
+            # A copy with another id; dataclasses.replace() re-runs __init__ and costs 3x more.
+            result = object.__new__(Result)
+            result.__dict__.update(template.__dict__)
+            result.__dict__["record_id"] = record.record_id
+            return result
+        if len(self._templates) >= RESULT_CACHE_SIZE:
+            self._templates.clear()
+        flags = []
+        intake_at = None
+        for flag_id, fields in conclusion.flags:
+            if flag_id in self._intake_flag_ids:
+                intake_at = len(flags)
+                flags.append(self._intake_flag(record, key, flag_id, fields))
+            else:
+                flags.append(self._part(self._flag_result, flag_id, fields))
+        result = Result(
+            record_id=record.record_id,
+            level=conclusion.level,
+            flags=tuple(flags),
+            notes=tuple(self._part(self._note_result, note_id, fields) for note_id, fields in conclusion.notes),
+            missing=conclusion.missing,
+            recommendation=self.kb.advice[conclusion.advice].text,
+            reminders=self._reminders,
+            knowledge_version=self.kb.version,
+            firings=conclusion.firings,
+        )
+        self._templates[key] = (conclusion, result, intake_at, amount)
         return result
 
-    def _intake_flag(self, record: Record, key: FactKey, flag: FlagResult) -> FlagResult:
-        memo_key = (key.intake, record.get("magnesium_intake_mg"))
-        rebuilt = self._intake_flag_results.get(memo_key)
-        if rebuilt is None or rebuilt.id != flag.id:
+    def _part(self, build, item_id: str, fields: Tuple[str, ...]):
+        memo_key = (build, item_id, fields)
+        part = self._parts.get(memo_key)
+        if part is None:
+            if len(self._parts) >= RESULT_CACHE_SIZE:
+                self._parts.clear()
+            part = self._parts[memo_key] = build(item_id, fields)
+        return part
+
+    def _intake_flag(self, record: Record, key: FactKey, flag_id: str, fields: Tuple[str, ...]) -> FlagResult:
+        memo_key = (key.intake, record.get("magnesium_intake_mg"), flag_id, fields)
+        flag = self._intake_flag_results.get(memo_key)
+        if flag is None:
             if len(self._intake_flag_results) >= RESULT_CACHE_SIZE:
                 self._intake_flag_results.clear()
             because = explain_intake(self.kb, record, IntakeAssessment(*key.intake))
-            explanation = f"{because} {self.kb.flags[flag.id].paraphrase}"
-            rebuilt = FlagResult(flag.id, flag.title, flag.kind, explanation, flag.source, flag.source_title,
-                                 flag.evidence, flag.fields)
-            self._intake_flag_results[memo_key] = rebuilt
-        return rebuilt
+            flag = self._intake_flag_results[memo_key] = self._flag_result(flag_id, fields, because)
+        return flag
+
+    def _flag_result(self, flag_id: str, fields: Tuple[str, ...], because: Optional[str] = None) -> FlagResult:
+        kb = self.kb
+        flag = kb.flags[flag_id]
+        if because is None:
+            because = "Answered yes to: " + self._join_titles(fields) + "."
+        return FlagResult(
+            id=flag.id,
+            title=flag.title,
+            kind=flag.kind,
+            explanation=f"{because} {flag.paraphrase}",
+            source=flag.source,
+            source_title=kb.section_title(flag.source),
+            evidence=flag.evidence.note if flag.evidence else None,
+            fields=fields,
+        )
+
+    def _note_result(self, note_id: str, fields: Tuple[str, ...]) -> NoteResult:
+        note = self.kb.notes[note_id]
+        because = ""
+        if note.trigger == "other_causes":
+            because = f"{self._title(note.when_yes)} was answered yes together with: " + self._join_titles(fields) + ". "
+        return NoteResult(note.id, note.title, because + note.paraphrase, fields)
 
     def _title(self, field_name: str) -> str:
         title = self._titles.get(field_name)

@@ -162,6 +162,7 @@ class RelevantFacts:
         self.blank_facts = {f: (first_blank + i, Blank(field=f)) for i, f in enumerate(answer_fields)}
         self.first_derived_number = first_blank + len(answer_fields)
         self._intakes = {}
+        self._intake_matchable = {}
         self.member_fields = frozenset(f["field"] for f in self.knowledge if isinstance(f, Member))
         self.note_fields = {}  # other_causes note id -> (trigger field, cause fields)
         for note in kb.notes.values():
@@ -175,20 +176,22 @@ class RelevantFacts:
         ``intake`` is (status, recommended, basis, sex_note, age_may_change),
         the Intake fact's fields; it is None when no Intake pattern matches it.
         """
-        yes_set = set(yes)
-        usable = set(self.member_fields)
+        members = self.member_fields
+        usable = None
         for trigger, causes in self.note_fields.values():
-            if trigger in yes_set and causes & yes_set:
-                usable.add(trigger)
-                usable |= causes
-        status, recommended, basis, sex_note, age_may_change = intake
-        fields = {"status": status, "sex_note": sex_note, "age_may_change": age_may_change}
-        if not any(all(fields[k] == v for k, v in p.items()) for p in INTAKE_PATTERNS):
-            intake = None
+            if trigger in yes and not causes.isdisjoint(yes):
+                usable = (usable or set(members)) | causes | {trigger}
+        matchable = self._intake_matchable.get(intake)
+        if matchable is None:
+            status, recommended, basis, sex_note, age_may_change = intake
+            fields = {"status": status, "sex_note": sex_note, "age_may_change": age_may_change}
+            matchable = any(all(fields[k] == v for k, v in p.items()) for p in INTAKE_PATTERNS)
+            if len(self._intake_matchable) < 4096:
+                self._intake_matchable[intake] = matchable
         return (
-            tuple(f for f in yes if f in usable),
+            tuple([f for f in yes if f in (usable or members)]),
             tuple(blank),
-            intake,
+            intake if matchable else None,
         )
 
     def numbered_facts(self, engine_key):
