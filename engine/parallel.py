@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import signal
+import threading
 from collections import OrderedDict, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -25,8 +26,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 from .fields import ANSWER_FIELDS, RECORD_ID
 from .knowledge import KnowledgeBase
 from .records import FieldValueError, Record, RowError, normalise, parse_answer
-from .results import Result
 from .firings import Firing
+from .results import Result
 from .screening import Conclusion, Screener
 
 BATCH_ROWS = 2048  # rows per batch: large enough to amortise a task, small enough to stream
@@ -157,7 +158,7 @@ class FiringInterner:
 
 # -- workers: engine keys -> conclusions --------------------------------------
 
-_worker_screeners: Dict[str, Screener] = {}
+_worker_local = threading.local()  # a Dask worker may run tasks in several threads; engines are not thread-safe
 _pool_screener: Optional[Screener] = None
 
 
@@ -173,10 +174,13 @@ def _init_worker(kb: KnowledgeBase) -> None:
 
 
 def _worker_screener(kb: KnowledgeBase) -> Screener:
-    screener = _worker_screeners.get(kb.version)
+    """This worker thread's engine for ``kb``, built on its first task and reused."""
+    screeners = getattr(_worker_local, "screeners", None)
+    if screeners is None:
+        screeners = _worker_local.screeners = {}
+    screener = screeners.get(kb.version)
     if screener is None:
-        screener = Screener(kb, cache_size=0)  # keys arrive deduplicated
-        _worker_screeners[kb.version] = screener
+        screener = screeners[kb.version] = Screener(kb, cache_size=0)  # keys arrive deduplicated
     return screener
 
 
