@@ -37,7 +37,7 @@ from experta.fact import InitialFact  # noqa: E402,F401
 from experta.factlist import FactList  # noqa: E402,F401
 from experta.matchers import ReteMatcher  # noqa: E402,F401
 from experta.matchers.rete.check import TypeCheck  # noqa: E402,F401
-from experta.matchers.rete.nodes import FeatureTesterNode  # noqa: E402,F401
+from experta.matchers.rete.nodes import ConflictSetNode, FeatureTesterNode, NotNode, OrdinaryMatchNode  # noqa: E402,F401
 from experta.matchers.rete.token import Token  # noqa: E402,F401
 from experta.strategies import DepthStrategy  # noqa: E402,F401
 

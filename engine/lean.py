@@ -14,10 +14,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .compat import (
     Agenda,
+    ConflictSetNode,
     DepthStrategy,
     FactList,
     FeatureTesterNode,
     InitialFact,
+    NotNode,
+    OrdinaryMatchNode,
     ReteMatcher,
     Token,
     TypeCheck,
@@ -85,9 +88,11 @@ class TypeDispatchMatcher(ReteMatcher):
                     node.children[position] = type(child)(child.node, self._recorder(child.callback))
 
     def _recorder(self, callback: Callable) -> Callable:
+        replay = _without_copy(callback)
+
         def exit_alpha(token):
             if self._recording is not None:
-                self._recording.append((callback, token.copy()))
+                self._recording.append((replay, token.copy()))
             return callback(token)
 
         exit_alpha.__name__ = getattr(callback, "__name__", "exit_alpha")
@@ -138,6 +143,21 @@ class TypeDispatchMatcher(ReteMatcher):
         for fact in adding or ():
             self.add(fact)
         return super().changes()
+
+
+# Join and conflict-set nodes only read the token they are given (they keep
+# frozen copies of its data), so a recorded token can be handed to their inner
+# method run after run, skipping the copy their public entry point makes.
+READ_ONLY_NODES = (OrdinaryMatchNode, NotNode, ConflictSetNode)
+ENTRY_POINTS = {"activate": "_activate", "activate_left": "_activate_left", "activate_right": "_activate_right"}
+
+
+def _without_copy(callback: Callable) -> Callable:
+    node = getattr(callback, "__self__", None)
+    inner = ENTRY_POINTS.get(getattr(callback, "__name__", ""))
+    if type(node) in READ_ONLY_NODES and inner is not None:
+        return getattr(node, inner)
+    return callback
 
 
 class LeanStart:
