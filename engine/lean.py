@@ -62,6 +62,7 @@ class TypeDispatchMatcher(ReteMatcher):
         )
         self._routes: Dict[type, List[Callable]] = {}
         self._nodes = self._reachable_nodes()
+        self._conflict_set_nodes = self._get_conflict_set_nodes()
         self._recording: Optional[list] = None
         self._replays: Dict[object, list] = {}  # fact -> [(callback, token)] into the joins
         if self._dispatch:
@@ -142,7 +143,14 @@ class TypeDispatchMatcher(ReteMatcher):
                 callback(token)
         for fact in adding or ():
             self.add(fact)
-        return super().changes()
+        added: list = []
+        removed: list = []
+        for node in self._conflict_set_nodes:
+            if node.added or node.removed:  # experta asks every node, and each answer is two new sets
+                node_added, node_removed = node.get_activations()
+                added.extend(node_added)
+                removed.extend(node_removed)
+        return added, removed
 
 
 # Join and conflict-set nodes only read the token they are given (they keep
