@@ -379,10 +379,10 @@ def start_trace(trace_path, pseudonymize, screener, input_path=None, open_trace=
     if pseudonymize and pseudonym_key is None:
         raise UsageErrorExit2(f"--pseudonymize needs a key: set the environment variable {PSEUDONYM_KEY_ENV}")
     ctx = click.get_current_context()
-    for other in (input_path, ctx.params.get("output")):
+    for other in (input_path, ctx.params.get("output"), ctx.params.get("save_path")):
         if other and other != "-" and (os.path.realpath(other) == os.path.realpath(trace_path) or (
                 os.path.exists(other) and os.path.exists(trace_path) and os.path.samefile(other, trace_path))):
-            raise UsageErrorExit2(f"--trace {trace_path!r} is the input or output file; give the trace its own file")
+            raise UsageErrorExit2(f"--trace {trace_path!r} is also an input or output file; give the trace its own file")
     command = {"name": ctx.info_name, **{k: v for k, v in ctx.params.items() if v not in (None, False)}}
     try:
         if open_trace is not None:  # engine.resume.ScreenJob: a crash-safe part file, maybe resumed
@@ -392,6 +392,17 @@ def start_trace(trace_path, pseudonymize, screener, input_path=None, open_trace=
     except OSError as exc:
         raise UsageErrorExit2(f"cannot write the trace file {trace_path!r} ({exc.strerror or exc}); "
                               "check the directory exists and is writable")
+
+
+def discard_trace(tracer, trace_path):
+    """A run that stopped before its result leaves no half-written trace behind."""
+    if tracer:
+        tracer.close()
+        if os.path.isfile(trace_path):  # never a device such as /dev/null
+            try:
+                os.unlink(trace_path)
+            except OSError:
+                pass
 
 
 def audit_call(function, *args, **kwargs):
@@ -550,7 +561,13 @@ def interview_prompt(colour, echo_answers):
 @click.option("--ask-all", is_flag=True,
               help="Also ask questions whose answer could not change the result.")
 @knowledge_option
-def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write an audit trace (JSON Lines, owner-only) of the record's facts, rule firings and "
+                   "result; signed when MAGSCREEN_TRACE_KEY is set. See 'magscreen audit'.")
+@click.option("--pseudonymize", is_flag=True,
+              help="In the trace, replace the record id with an HMAC-SHA256 pseudonym keyed by "
+                   "MAGSCREEN_PSEUDONYM_KEY.")
+def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir, trace_path, pseudonymize):
     """Ask the screening questions one at a time and explain the result.
 
     Questions go to standard error and the result to standard output, so
@@ -584,6 +601,8 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
                 raise UsageErrorExit2(f"cannot write answers to {save_path} ({exc.strerror}); choose another --save path")
 
     save(session)  # fail before the first question, not after the last
+    screener = Screener(kb)
+    tracer = start_trace(trace_path, pseudonymize, screener, answers_path)
     err_colour = colour_wanted(sys.stderr)
 
     def tell(text, style):
@@ -594,7 +613,11 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
             # Echo piped answers only to a terminal: in a captured log they would be health data.
             echo = not stdin_is_terminal() and sys.stderr.isatty()
             conduct(session, interview_prompt(err_colour, echo), tell, on_answer=save)
+    except click.ClickException:
+        discard_trace(tracer, trace_path)
+        raise
     except (click.Abort, KeyboardInterrupt):
+        discard_trace(tracer, trace_path)
         kept = (f"answers so far are in {save_path} (resume with --answers {save_path} --save {save_path})"
                 if save_path else "answers were not kept (--save FILE keeps them)")
         click.echo(f"\nInterview stopped before the end; no result; {kept}.", err=True)
@@ -604,8 +627,12 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir):
         tell("", "")
         tell(skipped, "skip")
     record = session.record(record_id)
-    result = Screener(kb).screen_record(record)
+    result = screener.screen_record(record)
     # (record, result) is the interview's outcome, complete here and nowhere else.
+    if tracer:
+        tracer.record(record, result)
+        tracer.finish()
+        tracer.close()
     if fmt == "json":
         click.echo(json_line(result))
         return

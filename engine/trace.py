@@ -20,6 +20,7 @@ import hmac
 import json
 import os
 import platform
+import stat
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -105,8 +106,9 @@ def open_private(path: str) -> TextIO:
     """
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, OWNER_ONLY)
     try:
-        os.fchmod(fd, OWNER_ONLY)
-    except OSError:  # not ours to change (e.g. /dev/null); the content is still written
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # never a device such as /dev/null
+            os.fchmod(fd, OWNER_ONLY)
+    except OSError:  # not ours to change; the content is still written
         pass
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
 

@@ -364,7 +364,7 @@ def test_trace_may_not_overwrite_the_input_or_the_output(tmp_path):
     for args in (["--trace", source], ["-o", str(tmp_path / "o.csv"), "--trace", str(tmp_path / "o.csv")]):
         result = CliRunner().invoke(main, ["screen", source, *args])
         assert result.exit_code == 2
-        assert "is the input or output file; give the trace its own file" in result.output
+        assert "is also an input or output file; give the trace its own file" in result.output
     assert (tmp_path / "in.csv").read_bytes() == before
 
 
@@ -389,3 +389,11 @@ def test_removed_start_is_reported(tmp_path):
         "line 1 does not start the chain: the lines before it were removed",
         "the end line counts 5 records but the trace holds 4: records were deleted or inserted",
     ]
+
+
+def test_a_device_as_trace_keeps_its_permissions(tmp_path):
+    before = stat.S_IMODE(os.stat(os.devnull).st_mode)
+    source = write_input(tmp_path / "in.csv")
+    result = CliRunner().invoke(main, ["screen", source, "-q", "--trace", os.devnull])
+    assert result.exit_code == 1
+    assert stat.S_IMODE(os.stat(os.devnull).st_mode) == before
