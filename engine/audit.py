@@ -14,7 +14,7 @@ from .intake import recommended_for, row_for_age
 from .knowledge import KnowledgeBase
 from .records import Record
 from .screening import FactKey, Screener
-from .trace import ChainReport, Pseudonymizer, check_chain, read_lines, records, run_object
+from .trace import PSEUDONYM_KEY_ENV, ChainReport, Pseudonymizer, check_chain, read_lines, records, run_object
 
 KIND_WORDS = {"risk_factor": "risk factor", "sign": "sign", "red_flag": "red flag"}
 BASIS_WORDS = {
@@ -50,8 +50,6 @@ def find_records(path: str, record_id: str, pseudonym_key: Optional[bytes] = Non
     if not found:
         hint = ""
         if run.get("pseudonymized") and pseudonym_key is None:
-            from .trace import PSEUDONYM_KEY_ENV
-
             hint = f"; record ids in this trace are pseudonymised: set {PSEUDONYM_KEY_ENV} to look up an original id"
         raise AuditError(f"no record {record_id!r} in the trace{hint}")
     return found
