@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional,
 
 from .fields import FIELDS, RECORD_ID
 from .formats import CONTRACT_COLUMNS, csv_cells, json_line, neutralise
-from .records import RowError, normalise
+from .records import Record, RowError, normalise
 from .results import Result
 from .screening import Screener
 
@@ -55,6 +55,7 @@ class InputRow:
     answers: Dict[str, str]
     extras: List[str]
     error: Optional[RowError] = None
+    record: Optional[Record] = None  # set once screened, so later consumers (the tracer) need not normalise again
 
 
 @dataclass
@@ -259,6 +260,7 @@ def screen_rows(rows: Iterable[InputRow], screener: Screener, redact: bool = Fal
         if isinstance(record, RowError):
             yield row, screener.error_result(record, redact)
         else:
+            row.record = record
             yield row, screener.screen_record(record)
 
 

@@ -318,6 +318,7 @@ class ParallelScreening:
             if isinstance(record, RowError):
                 prepared.append(Prepared(row, record))
                 continue
+            row.record = record
             key = screener.fact_key(record)
             engine_key = screener.engine_key(key)
             prepared.append(Prepared(row, record, key, engine_key))
