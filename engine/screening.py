@@ -329,49 +329,23 @@ class Screener:
         return title
 
     def _join_titles(self, fields) -> str:
-        """join_titles(), with each question's title looked up once."""
+        """The answers' question titles, each looked up once."""
         return ", ".join(self._title(f).lower() for f in fields)
 
     def build_result(self, record: Record, key: FactKey, conclusion: Conclusion) -> Result:
-        """The Result built from scratch (the reference for result_for's memo)."""
+        """The Result built from scratch, with no memo (the reference for result_for)."""
         kb = self.kb
-        intake = IntakeAssessment(*key.intake)
         flags = []
         for flag_id, fields in conclusion.flags:
-            flag = kb.flags[flag_id]
-            if flag.trigger == "intake_below_recommended":
-                because = explain_intake(kb, record, intake)
-            else:
-                because = "Answered yes to: " + self._join_titles(fields) + "."
-            flags.append(
-                FlagResult(
-                    id=flag.id,
-                    title=flag.title,
-                    kind=flag.kind,
-                    explanation=f"{because} {flag.paraphrase}",
-                    source=flag.source,
-                    source_title=kb.section_title(flag.source),
-                    evidence=flag.evidence.note if flag.evidence else None,
-                    fields=fields,
-                )
-            )
-        notes = []
-        for note_id, fields in conclusion.notes:
-            note = kb.notes[note_id]
-            if note.trigger == "other_causes":
-                because = (
-                    f"{self._title(note.when_yes)} was answered yes together with: "
-                    + self._join_titles(fields)
-                    + ". "
-                )
-            else:
-                because = ""
-            notes.append(NoteResult(note.id, note.title, because + note.paraphrase, fields))
+            because = None
+            if kb.flags[flag_id].trigger == "intake_below_recommended":
+                because = explain_intake(kb, record, IntakeAssessment(*key.intake))
+            flags.append(self._flag_result(flag_id, fields, because))
         return Result(
             record_id=record.record_id,
             level=conclusion.level,
             flags=tuple(flags),
-            notes=tuple(notes),
+            notes=tuple(self._note_result(note_id, fields) for note_id, fields in conclusion.notes),
             missing=conclusion.missing,
             recommendation=kb.advice[conclusion.advice].text,
             reminders=tuple(a.text for a in kb.reminders()),
@@ -387,10 +361,6 @@ BASIS_WORDS = {
     "lactating": "while breastfeeding",
     "sex_unknown": "when sex is not answered (the higher of the male and female amounts, to favour sensitivity)",
 }
-
-
-def join_titles(kb: KnowledgeBase, fields) -> str:
-    return ", ".join(kb.question_for(f).title.lower() for f in fields)
 
 
 def explain_intake(kb: KnowledgeBase, record: Record, intake: IntakeAssessment) -> str:
