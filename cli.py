@@ -6,7 +6,6 @@ engine's typed errors into a one-line message with a hint and an exit code
 the input as a whole). Results go to standard output; diagnostics to
 standard error.
 """
-import io
 import os
 import signal
 import sys
@@ -20,7 +19,7 @@ from engine import knowledge as knowledge_module
 from engine.batch import InputError, Summary, check_output_path, open_input, run_batch
 from engine.resume import ScreenJob
 from engine.knowledge import KnowledgeError
-from engine.trace import open_private
+from engine.outputs import output_stream, silence_stdout
 
 EXAMPLE_RESOURCE = ("engine", "data/example_intake.csv")
 
@@ -103,64 +102,6 @@ def choose_input(input_path, example):
     if not input_path:
         raise UsageErrorExit2("no input: give a CSV file, - for standard input, or --example")
     return input_path
-
-
-def silence_stdout():
-    """After the reader of our output has gone (| head), send the rest nowhere, quietly."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-@contextmanager
-def stdout_failure():
-    """A failed write to standard output (a full disk) is an output problem, never read as an input one."""
-    from engine.outputs import OutputError
-
-    try:
-        yield
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise OutputError("-", f"cannot write to standard output ({exc.strerror or exc})") from None
-
-
-class StdoutText(io.TextIOWrapper):
-    """Standard output as UTF-8 text whose write errors say so."""
-
-    def write(self, text):
-        with stdout_failure():
-            return super().write(text)
-
-    def flush(self):
-        with stdout_failure():
-            return super().flush()
-
-
-@contextmanager
-def output_stream(path, part=None):
-    """The crash-safe part file, the results file (owner-only), or standard output as UTF-8."""
-    if part is not None:
-        yield part  # engine.resume.ScreenJob renames it when the run is complete
-        return
-    if path:
-        with open_private(path) as out:
-            yield out
-        return
-    from engine.outputs import OutputError
-
-    out = StdoutText(sys.stdout.buffer, encoding="utf-8", newline="")
-    try:
-        yield out
-    finally:
-        try:
-            out.detach()  # flushes; standard output itself stays open
-        except (BrokenPipeError, OutputError):
-            silence_stdout()  # so that nothing retries the write at exit
-            out.detach()
-            raise
 
 
 @contextmanager

@@ -15,9 +15,12 @@ resumed run can check and cut the part file back to exactly that point.
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import os
 import stat
+import sys
+from contextlib import contextmanager
 from typing import Any, Mapping, Optional, Tuple
 
 OWNER_ONLY = 0o600
@@ -257,3 +260,62 @@ def remove(path: str) -> None:
         return
     except OSError as exc:
         raise OutputError(path, f"cannot remove {path} ({_describe(exc)})") from None
+
+
+# -- standard output and the results stream -------------------------------------
+
+
+def silence_stdout():
+    """After the reader of our output has gone (| head), send the rest nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@contextmanager
+def stdout_failure():
+    """A failed write to standard output (a full disk) is an output problem, never read as an input one."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError("-", f"cannot write to standard output ({exc.strerror or exc})") from None
+
+
+class StdoutText(io.TextIOWrapper):
+    """Standard output as UTF-8 text whose write errors say so."""
+
+    def write(self, text):
+        with stdout_failure():
+            return super().write(text)
+
+    def flush(self):
+        with stdout_failure():
+            return super().flush()
+
+
+@contextmanager
+def output_stream(path, part=None):
+    """The crash-safe part file, the results file (owner-only), or standard output as UTF-8."""
+    if part is not None:
+        yield part  # engine.resume.ScreenJob renames it when the run is complete
+        return
+    if path:
+        from .trace import open_private
+
+        with open_private(path) as out:
+            yield out
+        return
+    out = StdoutText(sys.stdout.buffer, encoding="utf-8", newline="")
+    try:
+        yield out
+    finally:
+        try:
+            out.detach()  # flushes; standard output itself stays open
+        except (BrokenPipeError, OutputError):
+            silence_stdout()  # so that nothing retries the write at exit
+            out.detach()
+            raise
