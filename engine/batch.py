@@ -65,10 +65,6 @@ class Header:
     extra_index: List[int]  # positions of the extra columns, in file order
     output_names: List[str] = field(default_factory=list)  # extra columns as named in the output
 
-    @property
-    def extra_names(self) -> List[str]:
-        return [self.columns[i] for i in self.extra_index]
-
     def notes(self) -> List[str]:
         """Plain-language remarks on the columns, for the run summary."""
         notes = []

@@ -20,15 +20,6 @@ def neutralise(cell: str) -> str:
     return cell
 
 
-def output_name(column: str) -> str:
-    """An extra input column keeps its name unless it clashes with an output column."""
-    return f"input_{column}" if column in CONTRACT_COLUMNS else column
-
-
-def csv_header(extra_columns: Sequence[str] = ()) -> List[str]:
-    return list(CONTRACT_COLUMNS) + [output_name(c) for c in extra_columns]
-
-
 def csv_cells(result: Result, extra_values: Sequence[str] = ()) -> List[str]:
     return [
         neutralise(result.record_id),
@@ -42,6 +33,7 @@ def csv_cells(result: Result, extra_values: Sequence[str] = ()) -> List[str]:
 
 
 def json_object(result: Result, extra: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """``extra`` maps carried columns, already named as in the output (batch.output_names), to values."""
     return {
         "record_id": result.record_id,
         "level": result.level,
@@ -67,7 +59,7 @@ def json_object(result: Result, extra: Optional[Mapping[str, str]] = None) -> Di
         "reminders": list(result.reminders),
         "error": result.error,
         "knowledge_version": result.knowledge_version,
-        "extra": {output_name(k): v for k, v in (extra or {}).items()},
+        "extra": dict(extra or {}),
     }
 
 

@@ -23,7 +23,7 @@ import hmac
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .batch import Summary
 from .outputs import OutputError, PartFile, finish, is_special, part_path, read_json, remove, write_json_atomically
