@@ -84,6 +84,15 @@ REPORT_OPTIONS = [
                  help="Show a progress bar on standard error (default: only when it is a terminal)."),
 ]
 
+TRACE_OPTIONS = [
+    click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
+                 help="Also write an audit trace (JSON Lines, owner-only) of each record's facts, rule firings "
+                      "and result; signed when MAGSCREEN_TRACE_KEY is set. See 'magscreen audit'."),
+    click.option("--pseudonymize", is_flag=True,
+                 help="In the trace, replace record ids with HMAC-SHA256 pseudonyms keyed by "
+                      "MAGSCREEN_PSEUDONYM_KEY."),
+]
+
 
 def options(*groups):
     """Apply option groups so that --help lists them in the order written."""
@@ -207,11 +216,7 @@ def wants_progress(progress, quiet, stream, results_on_terminal=False):
 @main.command()
 @options(INPUT_OPTIONS, OUTPUT_OPTIONS, REPORT_OPTIONS)
 @knowledge_option
-@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write an audit trace (JSON Lines, owner-only) of every record's facts, rule firings "
-                   "and result; signed when MAGSCREEN_TRACE_KEY is set. See 'magscreen audit'.")
-@click.option("--pseudonymize", is_flag=True,
-              help="In the trace, replace record ids with HMAC-SHA256 pseudonyms keyed by MAGSCREEN_PSEUDONYM_KEY.")
+@options(TRACE_OPTIONS)
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (crash, power loss, Ctrl-C) of the same command from its last "
                    "checkpoint; needs -o FILE. Refused if the input, knowledge or options changed.")
@@ -451,8 +456,6 @@ LEVEL_STYLES = {"none": "green", "low": "green", "moderate": "yellow", "high": "
 
 def colour_wanted(stream) -> bool:
     """Colour only on a terminal that supports it, and never when NO_COLOR is set (no-color.org)."""
-    import os
-
     return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stream.isatty()
 
 
@@ -502,12 +505,7 @@ def interview_prompt(colour, echo_answers):
 @click.option("--ask-all", is_flag=True,
               help="Also ask questions whose answer could not change the result.")
 @knowledge_option
-@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write an audit trace (JSON Lines, owner-only) of the record's facts, rule firings and "
-                   "result; signed when MAGSCREEN_TRACE_KEY is set. See 'magscreen audit'.")
-@click.option("--pseudonymize", is_flag=True,
-              help="In the trace, replace the record id with an HMAC-SHA256 pseudonym keyed by "
-                   "MAGSCREEN_PSEUDONYM_KEY.")
+@options(TRACE_OPTIONS)
 def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir, trace_path, pseudonymize):
     """Ask the screening questions one at a time and explain the result.
 
