@@ -503,4 +503,4 @@ def stats_text(path: str, kb: KnowledgeBase, rule_names: Iterable[str]) -> str:
 
 
 def rule_names(screener: Screener) -> List[str]:
-    return sorted(rule.__name__ for rule in screener.engine.get_rules())
+    return screener.rule_names()

@@ -31,16 +31,6 @@ from experta import (  # noqa: E402,F401
     Rule,
 )
 from experta import watchers  # noqa: E402,F401
-# Engine internals used only by engine.lean to run small fact sets cheaply.
-from experta.agenda import Agenda  # noqa: E402,F401
-from experta.fact import InitialFact  # noqa: E402,F401
-from experta.factlist import FactList  # noqa: E402,F401
-from experta.matchers import ReteMatcher  # noqa: E402,F401
-from experta.matchers.rete.check import TypeCheck  # noqa: E402,F401
-from experta.matchers.rete.nodes import ConflictSetNode, FeatureTesterNode, NotNode, OrdinaryMatchNode  # noqa: E402,F401
-from experta.matchers.rete.token import Token  # noqa: E402,F401
-from experta.strategies import DepthStrategy  # noqa: E402,F401
-
 if not _handlers_before:
     for _handler in list(_root.handlers):
         if _handler not in _handlers_before:

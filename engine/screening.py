@@ -9,27 +9,26 @@ values are rendered afterwards, outside the engine.
 """
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from rules.screening import (
-    Blank,
-    Intake,
+    CouldRaise,
+    FlagRules,
     Level,
+    LevelRules,
     Missing,
+    NoteRules,
     Noted,
     NotedBecause,
     RaisedBy,
     Recommend,
-    RelevantFacts,
-    ScreeningRules,
-    Yes,
+    StageFacts,
 )
 
 from .fields import FIELD_ORDER, YES_NO_FIELDS
 from .firings import Firing, FiringRecorder
-from .intake import BELOW, IntakeAssessment, assess
+from .intake import BELOW, UNKNOWN_AGE, UNKNOWN_INTAKE, IntakeAssessment, assess
 from .knowledge import KnowledgeBase, load_default
-from .lean import LeanStart
 from .records import Record, RowError, normalise
 from .results import FlagResult, NoteResult, Result
 
@@ -38,12 +37,28 @@ RESULT_CACHE_SIZE = 32768
 INTAKE_INPUTS = ("magnesium_intake_mg", "age_years", "sex", "pregnant", "lactating")
 
 
-class ScreeningEngine(FiringRecorder, ScreeningRules):
-    """The rules, with every firing recorded for explanations and traces."""
+class FlagStage(FiringRecorder, FlagRules):
+    """Stage 1 rules, with every firing recorded for explanations and traces."""
 
 
-class LeanScreeningEngine(FiringRecorder, LeanStart, ScreeningRules):
-    """The same rules and recorder, started from a chosen fact set (engine.lean)."""
+class NoteStage(FiringRecorder, NoteRules):
+    """Stage 2 rules, recorded."""
+
+
+class LevelStage(FiringRecorder, LevelRules):
+    """Stage 3 rules, recorded."""
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What one stage run concluded, read out of the engine as plain data."""
+
+    firings: Tuple[Firing, ...]
+    raised: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # (flag, fields) or (note, fields)
+    level: str = "none"
+    could_raise: frozenset = frozenset()
+    missing: Tuple[str, ...] = ()
+    advice: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,20 +68,6 @@ class FactKey:
     yes: Tuple[str, ...]
     blank: Tuple[str, ...]
     intake: Tuple
-
-    def facts(self):
-        status, recommended, basis, row_id, sex_note, age_may_change = self.intake
-        yield Intake(
-            status=status,
-            recommended=recommended if recommended is not None else 0,
-            basis=basis or "",
-            sex_note=sex_note,
-            age_may_change=age_may_change,
-        )
-        for name in self.yes:
-            yield Yes(field=name)
-        for name in self.blank:
-            yield Blank(field=name)
 
     def as_dict(self) -> Dict[str, Any]:
         status, recommended, basis, row_id, sex_note, age_may_change = self.intake
@@ -116,61 +117,77 @@ def _field_sorted(names) -> Tuple[str, ...]:
     return tuple(sorted(set(names), key=FIELD_ORDER.__getitem__))
 
 
-def conclusion_of(engine) -> Conclusion:
-    """Read the conclusion facts and firings out of an engine that has run."""
-    flags: Dict[str, list] = {}
-    notes: Dict[str, list] = {}
-    level, advice, missing = "none", "", []
+def stage_run_of(engine) -> StageRun:
+    """Read what one stage concluded, and its firings, out of an engine that has run."""
+    raised: Dict[str, list] = {}
+    level, advice, missing, could_raise = "none", "", [], set()
     for fact in engine.facts.values():
-        if isinstance(fact, RaisedBy):
-            flags.setdefault(fact["flag"], []).append(fact["field"])
-        elif isinstance(fact, NotedBecause):
-            notes.setdefault(fact["note"], []).append(fact["field"])
+        if isinstance(fact, (RaisedBy, NotedBecause)):
+            raised.setdefault(fact["flag"] if isinstance(fact, RaisedBy) else fact["note"], []).append(fact["field"])
         elif isinstance(fact, Noted):
-            notes.setdefault(fact["note"], [])
+            raised.setdefault(fact["note"], [])
         elif isinstance(fact, Level):
             level = fact["value"]
+        elif isinstance(fact, CouldRaise):
+            could_raise.add(fact["kind"])
         elif isinstance(fact, Missing):
             missing.append(fact["field"])
         elif isinstance(fact, Recommend):
             advice = fact["advice"]
-    return Conclusion(
-        flags=tuple((fid, _field_sorted(flags[fid])) for fid in sorted(flags)),
-        notes=tuple((nid, _field_sorted(notes[nid])) for nid in sorted(notes)),
-        level=level,
-        missing=_field_sorted(missing),
-        advice=advice,
+    return StageRun(
         firings=engine.firings(),
+        raised=tuple((item, _field_sorted(fields)) for item, fields in sorted(raised.items())),
+        level=level,
+        could_raise=frozenset(could_raise),
+        missing=tuple(missing),
+        advice=advice,
     )
 
 
-def plain_conclusion(engine: ScreeningEngine, key: FactKey) -> Conclusion:
-    """The straightforward run: reset (every knowledge fact), declare the key, run.
-
-    The reference the lean path is tested against (tests/test_lean_engine.py).
-    """
+def run_stage(engine, facts) -> StageRun:
+    """One stage run: reset, declare exactly ``facts``, run."""
     engine.reset()
-    engine.declare(*key.facts())
+    engine.declare(*facts)
     engine.run()
-    return conclusion_of(engine)
+    return stage_run_of(engine)
+
+
+def renumbered(runs) -> Tuple[Firing, ...]:
+    """The firings of consecutive stage runs as one sequence, numbered from 1."""
+    firings = []
+    for run in runs:
+        for firing in run.firings:
+            firings.append(Firing(len(firings) + 1, firing.rule, firing.matched, firing.declared))
+    return tuple(firings)
 
 
 class Screener:
-    """Screens records with one reusable engine and a bounded memo of conclusions."""
+    """Screens records with three reusable stage engines and bounded memos.
+
+    A record's conclusion is composed from stage runs (rules.screening):
+    one per flag with a yes answer, one per applicable note, one for the
+    level. Each run is memoised on exactly the facts it is given; composed
+    conclusions are memoised on the record's engine key.
+    """
+
+    STAGE_CACHE_SIZE = 8192
 
     def __init__(self, kb: Optional[KnowledgeBase] = None, cache_size: int = DEFAULT_CACHE_SIZE):
         self.kb = kb or load_default()
-        self.engine = LeanScreeningEngine(self.kb)
-        self.relevant = RelevantFacts(self.kb, YES_NO_FIELDS)
+        self.stage_facts = StageFacts(self.kb)
+        self.engines = {"flags": FlagStage(), "notes": NoteStage(), "level": LevelStage()}
+        self.engine_runs = 0
+        self._stage_runs: Dict[Tuple, StageRun] = {}
+        self._stage_cache_size = self.STAGE_CACHE_SIZE if cache_size else 0
         member_fields = {m for f in self.kb.flags.values() if f.trigger == "any_yes" for m in f.fields}
         note_fields = {n.when_yes for n in self.kb.notes.values() if n.when_yes}
         note_fields |= {m for n in self.kb.notes.values() for c in n.causes for m in self.kb.other_causes[c].fields}
         self._visible_yes = tuple(f for f in YES_NO_FIELDS if f in member_fields | note_fields)
         self._blank_candidates = tuple(f for f in YES_NO_FIELDS if f in member_fields)
         if cache_size:
-            self.conclude_engine_key = lru_cache(maxsize=cache_size)(self._run_engine)  # type: ignore[method-assign]
+            self.conclude_engine_key = lru_cache(maxsize=cache_size)(self._compose)  # type: ignore[method-assign]
         else:
-            self.conclude_engine_key = self._run_engine  # type: ignore[method-assign]
+            self.conclude_engine_key = self._compose  # type: ignore[method-assign]
         self._intake_key = lru_cache(maxsize=RESULT_CACHE_SIZE)(self._assess_intake)
         self._templates: Dict[FactKey, Tuple[Conclusion, Result, Optional[int], Any]] = {}
         self._intake_flag_results: Dict[Tuple, FlagResult] = {}
@@ -194,21 +211,61 @@ class Screener:
         return assess(self.kb, dict(zip(INTAKE_INPUTS, values))).key()
 
     def engine_key(self, key: FactKey) -> Tuple:
-        """The part of ``key`` some rule can join: what a run depends on (the memo key)."""
-        status, recommended, basis, _row_id, sex_note, age_may_change = key.intake
-        intake = (status, recommended if recommended is not None else 0, basis or "", sex_note, age_may_change)
-        return self.relevant.engine_key(key.yes, key.blank, intake)
+        """What the composed conclusion depends on: yes and blank answers, the intake outcome's status.
 
-    # -- facts -> conclusion (the experta run) ------------------------------
+        The recommended amount, basis and table row only reach the
+        explanation (rendered outside the engine), never a rule.
+        """
+        status, _recommended, _basis, _row_id, sex_note, age_may_change = key.intake
+        return (key.yes, key.blank, (status, sex_note, age_may_change))
+
+    # -- facts -> conclusion (the experta runs) ------------------------------
 
     def conclude(self, key: FactKey) -> Conclusion:
         """What the rules conclude for ``key`` (memoised on its engine key)."""
         return self.conclude_engine_key(self.engine_key(key))
 
-    def _run_engine(self, engine_key: Tuple) -> Conclusion:
-        self.engine.start(self.relevant.numbered_facts(engine_key), self.relevant.first_derived_number)
-        self.engine.run()
-        return conclusion_of(self.engine)
+    def _stage(self, engine_name: str, run_key: Tuple, facts) -> StageRun:
+        run = self._stage_runs.get(run_key)
+        if run is None:
+            run = run_stage(self.engines[engine_name], facts(run_key))
+            self.engine_runs += 1
+            if self._stage_cache_size:
+                if len(self._stage_runs) >= self._stage_cache_size:
+                    self._stage_runs.clear()
+                self._stage_runs[run_key] = run
+        return run
+
+    def _compose(self, engine_key: Tuple) -> Conclusion:
+        yes, blank, (status, sex_note, age_may_change) = engine_key
+        facts = self.stage_facts
+        flag_runs = [self._stage("flags", k, facts.flag_facts) for k in facts.flag_runs(yes, status)]
+        note_runs = [self._stage("notes", k, facts.note_facts) for k in facts.note_runs(yes, sex_note)]
+        flags = tuple(sorted(item for run in flag_runs for item in run.raised))
+        counts = {kind: 0 for kind in ("risk_factor", "sign", "red_flag")}
+        for flag_id, _fields in flags:
+            counts[facts.flag_kind[flag_id]] += 1
+        unknown = status if status == UNKNOWN_INTAKE or (status == UNKNOWN_AGE and age_may_change) else None
+        level_key = (counts["risk_factor"], counts["sign"], counts["red_flag"], unknown, bool(unknown and age_may_change))
+        level_run = self._stage("level", ("level",) + level_key, lambda k: facts.level_facts(k[1:]))
+        raised = {flag_id for flag_id, _fields in flags}
+        missing = list(level_run.missing)
+        for name in blank:
+            if any(flag_id not in raised and facts.flag_kind[flag_id] in level_run.could_raise
+                   for flag_id in facts.flags_of_field.get(name, ())):
+                missing.append(name)
+        return Conclusion(
+            flags=flags,
+            notes=tuple(sorted(item for run in note_runs for item in run.raised)),
+            level=level_run.level,
+            missing=_field_sorted(missing),
+            advice=level_run.advice,
+            firings=renumbered(flag_runs + note_runs + [level_run]),
+        )
+
+    def rule_names(self) -> List[str]:
+        """Every rule of every stage, sorted."""
+        return sorted(rule.__name__ for engine in self.engines.values() for rule in engine.get_rules())
 
     def cache_info(self):
         info = getattr(self.conclude_engine_key, "cache_info", None)
@@ -388,4 +445,4 @@ def screen(raw: Union[Mapping[str, Any], Record], row_number: int = 1) -> Result
     return default_screener().screen(raw, row_number)
 
 
-__all__ = ["Screener", "FactKey", "Conclusion", "screen", "default_screener", "plain_conclusion", "BELOW"]
+__all__ = ["Screener", "FactKey", "Conclusion", "screen", "default_screener", "BELOW"]

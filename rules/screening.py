@@ -1,19 +1,34 @@
-"""What magscreen concludes from what: the experta rules.
+"""What magscreen concludes from what: the experta rules, in three stages.
 
 The rules are generic: they join answer facts with knowledge facts, so adding
 a symptom to a cluster, or a new population, is a YAML edit and not new
-Python. Rule names say what they conclude. Salience orders the phases:
-flags and notes first, then the level, then what is missing, then advice.
+Python. Rule names say what they conclude.
 
-Facts the engine sees for one record (and nothing else, so that results can
-be memoised on exactly this set):
-  Yes(field)         an answer of yes
-  Blank(field)       an unanswered yes/no question that belongs to a flag
-  Intake(...)        the outcome of comparing intake with the intake table
-Knowledge facts, declared at every reset from the knowledge base:
-  FlagDef, Member, NoteDef, NoteCause, AdviceDef
+A record is screened by three small rule sets rather than one large run
+(engine.screening composes them, in this order):
+
+1. :class:`FlagRules`, once per flag that has a yes answer (or a
+   below-recommended intake): which answers raise that flag.
+2. :class:`NoteRules`, once per note whose trigger applies: why the note
+   applies.
+3. :class:`LevelRules`, once per record: the level from how many flags of
+   each kind were raised, which kinds of flag could still raise it, whether
+   an unknown intake or age could, and the advice for the level.
+
+Each stage sees only the facts it can join, and its output depends only on
+them, so every stage run is memoised on exactly its facts. Realistic data
+has thousands of distinct combinations of yes answers, but only a few dozen
+distinct stage inputs: a batch of any size needs about a hundred engine runs.
+
+Facts a stage may be given:
+  Yes(field)                         an answer of yes
+  Intake(status, sex_note, age_may_change)
+                                     how daily magnesium compares with the
+                                     recommendation (engine.intake)
+  FlagCount(kind, count)             how many flags of ``kind`` stage 1 raised
+Knowledge facts: FlagDef, Member, NoteDef, NoteCause, KindDef, AdviceDef.
 """
-from engine.compat import MATCH, NOT, TEST, DefFacts, Fact, KnowledgeEngine, Rule
+from engine.compat import MATCH, TEST, Fact, KnowledgeEngine, Rule
 
 # -- answer facts ----------------------------------------------------------
 
@@ -22,12 +37,12 @@ class Yes(Fact):
     """The person answered yes to ``field``."""
 
 
-class Blank(Fact):
-    """``field`` was left unanswered; it could still raise its flag."""
-
-
 class Intake(Fact):
     """How daily magnesium compares with the recommendation (see engine.intake)."""
+
+
+class FlagCount(Fact):
+    """Stage 1 raised ``count`` flags of ``kind``."""
 
 
 # -- knowledge facts -------------------------------------------------------
@@ -47,6 +62,10 @@ class NoteDef(Fact):
 
 class NoteCause(Fact):
     """A yes to ``field`` is another explanation named by note ``note``."""
+
+
+class KindDef(Fact):
+    """A kind of flag (risk_factor, sign, red_flag)."""
 
 
 class AdviceDef(Fact):
@@ -76,6 +95,10 @@ class Level(Fact):
     """The overall level, with the counts it was derived from."""
 
 
+class CouldRaise(Fact):
+    """One more flag of ``kind`` would give a higher level: its unanswered questions are missing."""
+
+
 class Missing(Fact):
     """Unanswered ``field`` could raise the level."""
 
@@ -84,6 +107,7 @@ class Recommend(Fact):
     """Advice ``advice`` is the recommendation."""
 
 
+KINDS = ("risk_factor", "sign", "red_flag")
 LEVEL_ORDER = ("none", "low", "moderate", "high", "urgent")
 
 
@@ -115,162 +139,8 @@ def would_raise_level(kind: str, level: str, risk: int, signs: int, red: int) ->
     return LEVEL_ORDER.index(hypothetical) > LEVEL_ORDER.index(level)
 
 
-def knowledge_facts(kb):
-    """The knowledge base as facts, in a stable order."""
-    for flag in kb.flags.values():
-        yield FlagDef(id=flag.id, kind=flag.kind, trigger=flag.trigger)
-        if flag.trigger == "any_yes":
-            for member in flag.fields:
-                yield Member(flag=flag.id, field=member)
-    for note in kb.notes.values():
-        yield NoteDef(id=note.id, trigger=note.trigger, when_yes=note.when_yes or "")
-        for cause_id in note.causes:
-            for member in kb.other_causes[cause_id].fields:
-                yield NoteCause(note=note.id, field=member)
-    for advice in kb.advice.values():
-        if advice.level != "any":
-            yield AdviceDef(level=advice.level, id=advice.id)
-
-
-INTAKE_PATTERNS = (
-    # The Intake patterns of the rules below, as field -> required value.
-    {"status": "below"},
-    {"sex_note": True},
-    {"status": "unknown_intake"},
-    {"status": "unknown_age", "age_may_change": True},
-)
-
-
-class RelevantFacts:
-    """The facts of one run, minus those no rule can ever join.
-
-    A fact that takes part in no activation cannot change what fires: leaving
-    it out only renumbers the remaining facts in the same order, and the
-    agenda orders activations by comparing those numbers. So each run gets
-    its answer facts plus only the knowledge facts that can join them, and a
-    Yes that only a note could use is kept only when that note can apply.
-    Fewer facts make each run cheaper and make more records share one
-    memoised run. Mirrors the rule patterns above: change both together
-    (tests/test_lean_engine.py compares against a run with every fact).
-    """
-
-    def __init__(self, kb, answer_fields):
-        self.knowledge = tuple(knowledge_facts(kb))
-        self.intake_number = len(self.knowledge) + 1
-        self.yes_facts = {f: (self.intake_number + 1 + i, Yes(field=f)) for i, f in enumerate(answer_fields)}
-        first_blank = self.intake_number + 1 + len(answer_fields)
-        self.blank_facts = {f: (first_blank + i, Blank(field=f)) for i, f in enumerate(answer_fields)}
-        self.first_derived_number = first_blank + len(answer_fields)
-        self._intakes = {}
-        self._intake_matchable = {}
-        self.member_fields = frozenset(f["field"] for f in self.knowledge if isinstance(f, Member))
-        self.note_fields = {}  # other_causes note id -> (trigger field, cause fields)
-        for note in kb.notes.values():
-            if note.trigger == "other_causes":
-                causes = frozenset(m for c in note.causes for m in kb.other_causes[c].fields)
-                self.note_fields[note.id] = (note.when_yes, causes)
-
-    def engine_key(self, yes, blank, intake):
-        """The hashable part of the record the rules can see: (yes, blank, intake or None).
-
-        ``intake`` is (status, recommended, basis, sex_note, age_may_change),
-        the Intake fact's fields; it is None when no Intake pattern matches it.
-        """
-        members = self.member_fields
-        usable = None
-        for trigger, causes in self.note_fields.values():
-            if trigger in yes and not causes.isdisjoint(yes):
-                usable = (usable or set(members)) | causes | {trigger}
-        matchable = self._intake_matchable.get(intake)
-        if matchable is None:
-            status, recommended, basis, sex_note, age_may_change = intake
-            fields = {"status": status, "sex_note": sex_note, "age_may_change": age_may_change}
-            matchable = any(all(fields[k] == v for k, v in p.items()) for p in INTAKE_PATTERNS)
-            if len(self._intake_matchable) < 4096:
-                self._intake_matchable[intake] = matchable
-        return (
-            tuple([f for f in yes if f in (usable or members)]),
-            tuple(blank),
-            intake if matchable else None,
-        )
-
-    def numbered_facts(self, engine_key):
-        """(number, fact) for one run: relevant knowledge, then Intake, Yes and Blank.
-
-        Each fact is numbered as a plain run numbers it (InitialFact 0, every
-        knowledge fact, then Intake and the answer facts in field order), so
-        the agenda compares the same numbers. The fact objects are built once
-        and reused by every run (engine.lean replays their matching).
-        """
-        yes, blank, intake = engine_key
-        yes_set, blank_set = set(yes), set(blank)
-        status = intake[0] if intake else None
-        sex_note = bool(intake and intake[3])
-        flags = set()
-        notes = set()
-        for fact in self.knowledge:
-            if isinstance(fact, Member) and (fact["field"] in yes_set or fact["field"] in blank_set):
-                flags.add(fact["flag"])
-        for note_id, (trigger, causes) in self.note_fields.items():
-            if trigger in yes_set and causes & yes_set:
-                notes.add(note_id)
-        for number, fact in enumerate(self.knowledge, start=1):
-            kind = type(fact)
-            if kind is Member:
-                keep = fact["field"] in yes_set or fact["field"] in blank_set
-            elif kind is FlagDef:
-                if fact["trigger"] == "any_yes":
-                    keep = fact["id"] in flags
-                elif fact["trigger"] == "intake_below_recommended":
-                    keep = status in ("below", "unknown_intake", "unknown_age")
-                else:
-                    keep = True
-            elif kind is NoteDef:
-                if fact["trigger"] == "other_causes":
-                    keep = fact["id"] in notes
-                elif fact["trigger"] == "intake_sex_unknown":
-                    keep = sex_note
-                else:
-                    keep = True
-            elif kind is NoteCause:
-                keep = fact["note"] in notes and fact["field"] in yes_set
-            else:
-                keep = True
-            if keep:
-                yield number, fact
-        if intake is not None:
-            fact = self._intakes.get(intake)
-            if fact is None:
-                status, recommended, basis, sex_note, age_may_change = intake
-                fact = Intake(
-                    status=status,
-                    recommended=recommended,
-                    basis=basis,
-                    sex_note=sex_note,
-                    age_may_change=age_may_change,
-                )
-                if len(self._intakes) < 4096:
-                    self._intakes[intake] = fact
-            yield self.intake_number, fact
-        for name in yes:
-            yield self.yes_facts[name]
-        for name in blank:
-            yield self.blank_facts[name]
-
-
-class ScreeningRules(KnowledgeEngine):
-    """Rules over answers joined with knowledge. Build once, ``reset()`` per record."""
-
-    def __init__(self, kb):
-        self.kb = kb
-        self._knowledge_facts = tuple(knowledge_facts(kb))
-        super().__init__()
-
-    @DefFacts()
-    def knowledge(self):
-        yield from self._knowledge_facts
-
-    # -- flags -------------------------------------------------------------
+class FlagRules(KnowledgeEngine):
+    """Stage 1: the answers that raise one flag. Build once, ``reset()`` per run."""
 
     @Rule(
         Yes(field=MATCH.field),
@@ -289,7 +159,9 @@ class ScreeningRules(KnowledgeEngine):
         self.declare(Raised(flag=flag, kind=kind))
         self.declare(RaisedBy(flag=flag, field="magnesium_intake_mg"))
 
-    # -- notes -------------------------------------------------------------
+
+class NoteRules(KnowledgeEngine):
+    """Stage 2: why one note applies. Build once, ``reset()`` per run."""
 
     @Rule(
         NoteDef(id=MATCH.note, trigger="other_causes", when_yes=MATCH.trigger_field),
@@ -309,27 +181,31 @@ class ScreeningRules(KnowledgeEngine):
         self.declare(Noted(note=note))
         self.declare(NotedBecause(note=note, field="sex"))
 
-    # -- level -------------------------------------------------------------
 
-    @Rule(salience=-10)
-    def conclude_level_from_flag_counts(self):
-        kinds = [f["kind"] for f in self.facts.values() if isinstance(f, Raised)]
-        risk, signs, red = kinds.count("risk_factor"), kinds.count("sign"), kinds.count("red_flag")
+class LevelRules(KnowledgeEngine):
+    """Stage 3: level, what could raise it, and advice. Build once, ``reset()`` per run.
+
+    Salience orders the phases: the level first, then what could raise it,
+    then the advice.
+    """
+
+    @Rule(
+        FlagCount(kind="risk_factor", count=MATCH.risk),
+        FlagCount(kind="sign", count=MATCH.signs),
+        FlagCount(kind="red_flag", count=MATCH.red),
+        salience=-10,
+    )
+    def conclude_level_from_flag_counts(self, risk, signs, red):
         self.declare(Level(value=level_for(risk, signs, red), risk=risk, signs=signs, red=red))
-
-    # -- missing -----------------------------------------------------------
 
     @Rule(
         Level(value=MATCH.level, risk=MATCH.risk, signs=MATCH.signs, red=MATCH.red),
-        Blank(field=MATCH.field),
-        Member(flag=MATCH.flag, field=MATCH.field),
-        FlagDef(id=MATCH.flag, kind=MATCH.kind),
-        NOT(Raised(flag=MATCH.flag)),
+        KindDef(kind=MATCH.kind),
         TEST(would_raise_level),
         salience=-20,
     )
-    def list_unanswered_question_that_could_raise_level(self, field):
-        self.declare(Missing(field=field))
+    def list_flag_kind_that_could_raise_level(self, kind):
+        self.declare(CouldRaise(kind=kind))
 
     @Rule(
         Level(value=MATCH.level, risk=MATCH.risk, signs=MATCH.signs, red=MATCH.red),
@@ -351,8 +227,6 @@ class ScreeningRules(KnowledgeEngine):
     def list_unknown_age_that_could_raise_level(self):
         self.declare(Missing(field="age_years"))
 
-    # -- advice ------------------------------------------------------------
-
     @Rule(
         Level(value=MATCH.level),
         AdviceDef(level=MATCH.level, id=MATCH.advice),
@@ -360,3 +234,98 @@ class ScreeningRules(KnowledgeEngine):
     )
     def recommend_advice_for_level(self, advice):
         self.declare(Recommend(advice=advice))
+
+
+STAGES = (FlagRules, NoteRules, LevelRules)
+
+
+class StageFacts:
+    """The knowledge as facts, cut to what each stage run can join.
+
+    A stage run gets only facts that can take part in one of its rules, so
+    its output is a function of exactly the facts it is given: that is the
+    memo key (engine.screening).
+    """
+
+    def __init__(self, kb):
+        self.flag_defs = {f.id: FlagDef(id=f.id, kind=f.kind, trigger=f.trigger) for f in kb.flags.values()}
+        self.flag_kind = {f.id: f.kind for f in kb.flags.values()}
+        self.members = {
+            f.id: {m: Member(flag=f.id, field=m) for m in f.fields}
+            for f in kb.flags.values() if f.trigger == "any_yes"
+        }
+        self.flags_of_field = {}
+        for flag_id, members in self.members.items():
+            for field in members:
+                self.flags_of_field.setdefault(field, []).append(flag_id)
+        self.intake_flags = tuple(f.id for f in kb.flags.values() if f.trigger == "intake_below_recommended")
+        self.note_defs = {n.id: NoteDef(id=n.id, trigger=n.trigger, when_yes=n.when_yes or "") for n in kb.notes.values()}
+        self.note_causes = {
+            n.id: {m: NoteCause(note=n.id, field=m) for c in n.causes for m in kb.other_causes[c].fields}
+            for n in kb.notes.values() if n.trigger == "other_causes"
+        }
+        self.note_triggers = {n.id: n.when_yes for n in kb.notes.values() if n.trigger == "other_causes"}
+        self.sex_notes = tuple(n.id for n in kb.notes.values() if n.trigger == "intake_sex_unknown")
+        kinds = [k for k in KINDS if k in set(self.flag_kind.values())]
+        self.kind_defs = tuple(KindDef(kind=k) for k in kinds)
+        self.advice_defs = tuple(AdviceDef(level=a.level, id=a.id) for a in kb.advice.values() if a.level != "any")
+
+    # -- stage 1 -----------------------------------------------------------
+
+    def flag_runs(self, yes, intake_status):
+        """(run key, facts) for each flag stage 1 must run for: a yes member, or intake below."""
+        yes_members = {}
+        for field in yes:
+            for flag_id in self.flags_of_field.get(field, ()):
+                yes_members.setdefault(flag_id, []).append(field)
+        for flag_id in self.members:
+            fields = yes_members.get(flag_id)
+            if fields:
+                yield ("flag", flag_id, tuple(fields))
+        if intake_status == "below":
+            for flag_id in self.intake_flags:
+                yield ("intake_flag", flag_id)
+
+    def flag_facts(self, run_key):
+        if run_key[0] == "flag":
+            _, flag_id, fields = run_key
+            members = self.members[flag_id]
+            return [self.flag_defs[flag_id], *(members[f] for f in fields), *(Yes(field=f) for f in fields)]
+        _, flag_id = run_key
+        return [self.flag_defs[flag_id], Intake(status="below", sex_note=False, age_may_change=False)]
+
+    # -- stage 2 -----------------------------------------------------------
+
+    def note_runs(self, yes, sex_note):
+        """(run key) for each note whose trigger and at least one cause apply."""
+        yes_set = set(yes)
+        for note_id, trigger in self.note_triggers.items():
+            if trigger in yes_set:
+                causes = tuple(f for f in self.note_causes[note_id] if f in yes_set)
+                if causes:
+                    yield ("note", note_id, trigger, causes)
+        if sex_note:
+            for note_id in self.sex_notes:
+                yield ("sex_note", note_id)
+
+    def note_facts(self, run_key):
+        if run_key[0] == "note":
+            _, note_id, trigger, causes = run_key
+            cause_facts = self.note_causes[note_id]
+            return [self.note_defs[note_id], Yes(field=trigger),
+                    *(cause_facts[f] for f in causes), *(Yes(field=f) for f in causes)]
+        _, note_id = run_key
+        return [Intake(status="below", sex_note=True, age_may_change=False), self.note_defs[note_id]]
+
+    # -- stage 3 -----------------------------------------------------------
+
+    def level_facts(self, run_key):
+        """``run_key`` is (risk, signs, red, intake status if unknown else None, age_may_change)."""
+        risk, signs, red, unknown_status, age_may_change = run_key
+        facts = [FlagCount(kind="risk_factor", count=risk), FlagCount(kind="sign", count=signs),
+                 FlagCount(kind="red_flag", count=red), *self.kind_defs]
+        if unknown_status is not None:
+            facts.append(Intake(status=unknown_status, sex_note=False, age_may_change=age_may_change))
+            facts.extend(self.flag_defs[f] for f in self.intake_flags)
+        facts.extend(self.advice_defs)
+        return facts
