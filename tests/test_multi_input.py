@@ -268,6 +268,19 @@ def test_a_file_changed_after_the_check_stops_the_run(tmp_path):
     source.close()
 
 
+def test_a_file_that_grows_while_it_is_read_stops_the_run_at_its_end(tmp_path):
+    a = write(tmp_path, "a.csv", f"{HEADER}\nr1,40,f,no,no,\n")
+    b = write(tmp_path, "b.csv", f"{HEADER}\nr2,40,f,no,no,\n")
+    source = open_inputs([a, b])
+    rows = iter(source.rows)
+    next(rows)
+    with open(a, "a") as stream:
+        stream.write("r9,40,f,no,no,\n")
+    with pytest.raises(InputError, match=re.escape(f"{a} changed while it was being read")):
+        list(rows)  # (rows appended before the end is reached may still be read, as for one file)
+    source.close()
+
+
 def test_standard_input_cannot_be_one_of_several_inputs(tmp_path):
     a = write(tmp_path, "a.csv", f"{HEADER}\nr1,40,f,no,no,\n")
     with pytest.raises(InputError, match="standard input"):
