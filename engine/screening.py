@@ -12,8 +12,11 @@ from functools import lru_cache
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from rules.screening import (
+    KINDS,
     CouldRaise,
+    FlagCount,
     FlagRules,
+    Intake,
     Level,
     LevelRules,
     Missing,
@@ -23,6 +26,7 @@ from rules.screening import (
     RaisedBy,
     Recommend,
     StageFacts,
+    Yes,
 )
 
 from .fields import FIELD_ORDER, YES_NO_FIELDS
@@ -161,6 +165,37 @@ def renumbered(runs) -> Tuple[Firing, ...]:
     return tuple(firings)
 
 
+def reference_conclusion(kb: KnowledgeBase, key: FactKey) -> Conclusion:
+    """The same stages done the plain way: new engines, every knowledge and answer fact, no memo.
+
+    The reference the screener is tested against (tests/test_stages.py) and
+    the benchmark's naive baseline. Stage runs here see facts no rule of
+    theirs can join, so firings come in another order; the conclusion and
+    the set of firings are the same.
+    """
+    facts = StageFacts(kb)
+    status, _recommended, _basis, _row_id, sex_note, age_may_change = key.intake
+    answers = [Yes(field=name) for name in key.yes]
+    intake = [Intake(status=status, sex_note=sex_note, age_may_change=age_may_change)]
+    knowledge = facts.all_knowledge()
+    flag_run = run_stage(FlagStage(), knowledge + answers + intake)
+    note_run = run_stage(NoteStage(), knowledge + answers + intake)
+    counts = {kind: 0 for kind in KINDS}
+    for flag_id, _fields in flag_run.raised:
+        counts[facts.flag_kind[flag_id]] += 1
+    level_run = run_stage(LevelStage(), knowledge + answers + intake + [
+        FlagCount(kind=kind, count=count) for kind, count in counts.items()])
+    raised = {flag_id for flag_id, _fields in flag_run.raised}
+    return Conclusion(
+        flags=flag_run.raised,
+        notes=note_run.raised,
+        level=level_run.level,
+        missing=_field_sorted(list(level_run.missing) + facts.missing_blanks(key.blank, raised, level_run.could_raise)),
+        advice=level_run.advice,
+        firings=renumbered([flag_run, note_run, level_run]),
+    )
+
+
 class Screener:
     """Screens records with three reusable stage engines and bounded memos.
 
@@ -239,21 +274,17 @@ class Screener:
     def _compose(self, engine_key: Tuple) -> Conclusion:
         yes, blank, (status, sex_note, age_may_change) = engine_key
         facts = self.stage_facts
-        flag_runs = [self._stage("flags", k, facts.flag_facts) for k in facts.flag_runs(yes, status)]
+        flag_runs = [self._stage("flags", k, facts.flag_facts) for k in facts.flag_runs(yes, status, sex_note)]
         note_runs = [self._stage("notes", k, facts.note_facts) for k in facts.note_runs(yes, sex_note)]
         flags = tuple(sorted(item for run in flag_runs for item in run.raised))
-        counts = {kind: 0 for kind in ("risk_factor", "sign", "red_flag")}
+        counts = {kind: 0 for kind in KINDS}
         for flag_id, _fields in flags:
             counts[facts.flag_kind[flag_id]] += 1
         unknown = status if status == UNKNOWN_INTAKE or (status == UNKNOWN_AGE and age_may_change) else None
         level_key = (counts["risk_factor"], counts["sign"], counts["red_flag"], unknown, bool(unknown and age_may_change))
         level_run = self._stage("level", ("level",) + level_key, lambda k: facts.level_facts(k[1:]))
         raised = {flag_id for flag_id, _fields in flags}
-        missing = list(level_run.missing)
-        for name in blank:
-            if any(flag_id not in raised and facts.flag_kind[flag_id] in level_run.could_raise
-                   for flag_id in facts.flags_of_field.get(name, ())):
-                missing.append(name)
+        missing = list(level_run.missing) + facts.missing_blanks(blank, raised, level_run.could_raise)
         return Conclusion(
             flags=flags,
             notes=tuple(sorted(item for run in note_runs for item in run.raised)),

@@ -270,9 +270,31 @@ class StageFacts:
         self.kind_defs = tuple(KindDef(kind=k) for k in kinds)
         self.advice_defs = tuple(AdviceDef(level=a.level, id=a.id) for a in kb.advice.values() if a.level != "any")
 
+    def all_knowledge(self):
+        """Every knowledge fact, for plain runs that do not filter (the reference)."""
+        facts = []
+        for flag_id, flag_def in self.flag_defs.items():
+            facts.append(flag_def)
+            facts.extend(self.members.get(flag_id, {}).values())
+        for note_id, note_def in self.note_defs.items():
+            facts.append(note_def)
+            facts.extend(self.note_causes.get(note_id, {}).values())
+        return facts + list(self.kind_defs) + list(self.advice_defs)
+
+    def missing_blanks(self, blank, raised, could_raise):
+        """Unanswered questions that could raise the level: a member of a flag not raised whose kind could.
+
+        The level stage concludes which kinds of flag could raise the level
+        (CouldRaise); which unanswered question belongs to which flag is
+        knowledge, so the projection needs no engine run.
+        """
+        return [name for name in blank
+                if any(flag_id not in raised and self.flag_kind[flag_id] in could_raise
+                       for flag_id in self.flags_of_field.get(name, ()))]
+
     # -- stage 1 -----------------------------------------------------------
 
-    def flag_runs(self, yes, intake_status):
+    def flag_runs(self, yes, intake_status, sex_note=False):
         """(run key, facts) for each flag stage 1 must run for: a yes member, or intake below."""
         yes_members = {}
         for field in yes:
@@ -284,15 +306,15 @@ class StageFacts:
                 yield ("flag", flag_id, tuple(fields))
         if intake_status == "below":
             for flag_id in self.intake_flags:
-                yield ("intake_flag", flag_id)
+                yield ("intake_flag", flag_id, sex_note)
 
     def flag_facts(self, run_key):
         if run_key[0] == "flag":
             _, flag_id, fields = run_key
             members = self.members[flag_id]
             return [self.flag_defs[flag_id], *(members[f] for f in fields), *(Yes(field=f) for f in fields)]
-        _, flag_id = run_key
-        return [self.flag_defs[flag_id], Intake(status="below", sex_note=False, age_may_change=False)]
+        _, flag_id, sex_note = run_key
+        return [self.flag_defs[flag_id], Intake(status="below", sex_note=sex_note, age_may_change=False)]
 
     # -- stage 2 -----------------------------------------------------------
 
