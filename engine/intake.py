@@ -50,17 +50,45 @@ def row_for_age(kb: KnowledgeBase, age: float) -> IntakeRow:
     return kb.intake_rows[-1]
 
 
+@dataclass(frozen=True)
+class Standard:
+    """The recommendation that applies to a person, before their intake is looked at.
+
+    It depends only on age, sex, pregnancy and lactation, so a batch can
+    work it out once per combination and compare every intake with it.
+    """
+
+    recommended: int
+    basis: Optional[str] = None
+    row_id: Optional[str] = None
+    sex_note_from: Optional[int] = None  # sex unknown: below ``recommended`` but from here up, only because of that
+    age_unknown: bool = False
+
+
+def standard_for(kb: KnowledgeBase, answers: Mapping) -> Standard:
+    age = answers.get("age_years")
+    if age is None:
+        return Standard(max(recommended_for(row, answers)[0] for row in kb.intake_rows), age_unknown=True)
+    row = row_for_age(kb, age)
+    recommended, basis = recommended_for(row, answers)
+    sex_note_from = min(row.male, row.female) if basis == "sex_unknown" else None
+    return Standard(recommended, basis, row.id, sex_note_from)
+
+
+def compare(standard: Standard, intake: Optional[float]) -> IntakeAssessment:
+    if intake is None:
+        return IntakeAssessment(UNKNOWN_INTAKE)
+    if standard.age_unknown:
+        return IntakeAssessment(UNKNOWN_AGE, recommended=standard.recommended,
+                                age_may_change=intake < standard.recommended)
+    if intake >= standard.recommended:
+        return IntakeAssessment(ADEQUATE, standard.recommended, standard.basis, standard.row_id)
+    sex_note = standard.sex_note_from is not None and intake >= standard.sex_note_from
+    return IntakeAssessment(BELOW, standard.recommended, standard.basis, standard.row_id, sex_note=sex_note)
+
+
 def assess(kb: KnowledgeBase, answers: Mapping) -> IntakeAssessment:
     intake = answers.get("magnesium_intake_mg")
     if intake is None:
         return IntakeAssessment(UNKNOWN_INTAKE)
-    age = answers.get("age_years")
-    if age is None:
-        highest = max(recommended_for(row, answers)[0] for row in kb.intake_rows)
-        return IntakeAssessment(UNKNOWN_AGE, recommended=highest, age_may_change=intake < highest)
-    row = row_for_age(kb, age)
-    recommended, basis = recommended_for(row, answers)
-    if intake >= recommended:
-        return IntakeAssessment(ADEQUATE, recommended, basis, row.id)
-    sex_note = basis == "sex_unknown" and intake >= min(row.male, row.female)
-    return IntakeAssessment(BELOW, recommended, basis, row.id, sex_note=sex_note)
+    return compare(standard_for(kb, answers), intake)
