@@ -13,6 +13,7 @@ hundreds of files need one file handle.
 import dataclasses
 import glob
 import hashlib
+import inspect
 import io
 import os
 import stat
@@ -21,11 +22,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, List, Optional, Sequence, Tuple
 
-from .batch import BatchInput, Header, InputError, InputRow, _column_key, open_input, read_rows
+from .batch import (BatchInput, Header, InputError, InputRow, _column_key, check_output_path, make_row, open_input,
+                    read_rows)
 from .fields import RECORD_ID
 
 STDIN = "-"
 SHOWN_COLUMNS = 5
+# read_rows(raw=True) yields a well-formed row as a (number, line, cells) tuple for run_batch's fast path
+# (BatchInput.raw_rows); without it every row is an InputRow, which run_batch takes as well.
+READS_RAW = "raw" in inspect.signature(read_rows).parameters
 
 
 # -- which files ------------------------------------------------------------
@@ -81,18 +86,18 @@ def expand_inputs(patterns: Sequence[str]) -> List[str]:
 
 def check_output_not_input(paths: Sequence[str], output: Optional[str]) -> None:
     """Writing the output over one of the inputs would destroy records being screened."""
+    if len(paths) == 1:
+        check_output_path(paths[0], output)  # the single-file message, unchanged
+        return
     if not output or not os.path.exists(output):
         return
     for path in paths:
-        if path == STDIN:
-            continue
         try:
             same = os.path.samefile(path, output)
         except OSError:
             continue
         if same:
-            which = "the input file" if len(paths) == 1 else "one of the input files"
-            raise InputError(f"the output {output!r} is {which}; choose another -o path, "
+            raise InputError(f"the output {output!r} is one of the input files; choose another -o path, "
                              "one that the input pattern does not match")
 
 
@@ -141,7 +146,9 @@ class CheckedFile:
     header: Header
     size: int
     identity: Tuple[int, int, int, int]  # device, inode, size, mtime: to notice a change after the check
-    extra_order: Optional[List[int]] = None  # this file's extras in the first file's column order; None: same order
+    # this file's columns, and its extras, in the first file's column order; None: the same order
+    column_order: Optional[List[int]] = None
+    extra_order: Optional[List[int]] = None
 
 
 def _identity(info: os.stat_result) -> Tuple[int, int, int, int]:
@@ -174,17 +181,22 @@ def _shown_columns(header: Header, keys: Counter) -> str:
     return ", ".join(shown[:SHOWN_COLUMNS]) + more
 
 
-def _extra_order(first: Header, other: Header) -> Optional[List[int]]:
-    """For each extra column of the first file, its position among ``other``'s extras; None when the same.
+def _column_order(first: Header, other: Header) -> Optional[List[int]]:
+    """For each column of the first file, its position in ``other`` (same key); None when the order is the same.
 
     Columns with the same key (unnamed ones) are matched in their order.
     """
-    first_keys, other_keys = column_keys(first), column_keys(other)
     available = {}
-    for slot, position in enumerate(other.extra_index):
-        available.setdefault(other_keys[position], []).append(slot)
-    order = [available[first_keys[position]].pop(0) for position in first.extra_index]
+    for position, key in enumerate(column_keys(other)):
+        available.setdefault(key, []).append(position)
+    order = [available[key].pop(0) for key in column_keys(first)]
     return None if order == list(range(len(order))) else order
+
+
+def _extra_order(first: Header, other: Header, column_order: List[int]) -> List[int]:
+    """For each extra column of the first file, its place among ``other``'s extras."""
+    slots = {position: slot for slot, position in enumerate(other.extra_index)}
+    return [slots[column_order[position]] for position in first.extra_index]
 
 
 class MultiFileInput(BatchInput):
@@ -213,13 +225,26 @@ class MultiFileInput(BatchInput):
         self.header = self.files[0].header
         for checked in self.files[1:]:
             self._check_same_columns(self.files[0], checked)
-            checked.extra_order = _extra_order(self.header, checked.header)
+            checked.column_order = _column_order(self.header, checked.header)
+            if checked.column_order is not None:
+                checked.extra_order = _extra_order(self.header, checked.header, checked.column_order)
         self.size = sum(checked.size for checked in self.files)
         self._finished_bytes = 0
         self._reading: Optional[BinaryIO] = None
         self._open_text: Optional[io.TextIOWrapper] = None
         self._first_numbers: List[int] = []  # first row number of each file opened so far
-        self.rows = self._read_all()
+        self.raw_rows = self._read_all()
+
+    @property
+    def rows(self) -> Iterator[InputRow]:
+        """The rows as InputRows (they come from, and use up, :attr:`raw_rows`)."""
+        header = self.header
+        for item in self.raw_rows:
+            if item.__class__ is tuple:
+                number, line, cells = item
+                yield make_row(header, cells, number, line)
+            else:
+                yield item
 
     def _check(self, path: str) -> CheckedFile:
         try:
@@ -263,7 +288,7 @@ class MultiFileInput(BatchInput):
             raise changed
         return binary
 
-    def _read_all(self) -> Iterator[InputRow]:
+    def _read_all(self) -> Iterator:
         numbers_before = 0
         for checked in self.files:
             binary = self._reopen(checked)
@@ -272,13 +297,22 @@ class MultiFileInput(BatchInput):
             text = self._open_text = io.TextIOWrapper(binary, encoding=self.encoding, errors="surrogateescape",
                                                       newline="")
             last_number = 0
+            order = checked.column_order
             try:
-                _, rows = read_rows(text, self.counts)
-                for row in rows:
-                    last_number = row.number
-                    if numbers_before or checked.extra_order is not None or row.error is not None:
-                        self._place(row, checked, numbers_before)
-                    yield row
+                _, items = read_rows(text, self.counts, raw=True) if READS_RAW else read_rows(text, self.counts)
+                for item in items:
+                    if item.__class__ is tuple:  # a well-formed row, as cells
+                        number, line, cells = item
+                        last_number = number
+                        if order is not None:
+                            cells = [cells[position] for position in order]
+                        if numbers_before or order is not None:
+                            item = (number + numbers_before, line, cells)
+                    else:
+                        last_number = item.number
+                        if numbers_before or order is not None or item.error is not None:
+                            self._place(item, checked, numbers_before)
+                    yield item
                 if _identity(os.fstat(binary.fileno())) != checked.identity:
                     raise InputError(f"{checked.path} changed while it was being read (the output is incomplete); "
                                      "screen again once no program is writing the input files")
@@ -319,7 +353,7 @@ class MultiFileInput(BatchInput):
 
     def close(self) -> None:
         try:
-            self.rows.close()  # runs the reader's cleanup, which closes the open file
+            self.raw_rows.close()  # runs the reader's cleanup, which closes the open file
         except ValueError:  # being read in another thread right now: close the file under it
             pass
         if self._open_text is not None:

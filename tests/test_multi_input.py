@@ -183,6 +183,40 @@ def test_columns_may_be_in_another_order_and_rows_follow_the_first_files(tmp_pat
     assert rows[2].error.record_id == "3"
 
 
+def test_output_of_files_with_columns_in_other_orders_is_that_of_one_file(tmp_path):
+    header = "record_id,clinic,age_years,sex,diabetes,seizures,comment"
+    rows = ["r1,North,40,female,yes,no,a", "r2,South,30,male,no,no,", "r3,,70,f,no,yes,c", "r4,East,x,m,,,d"]
+    whole = write(tmp_path, "whole.csv", "\n".join([header, *rows]) + "\n")
+    reordered = []
+    for n, row in enumerate(rows):  # each file has its columns in another order
+        cells, names = row.split(","), header.split(",")
+        turn = n + 1
+        names, cells = names[turn:] + names[:turn], cells[turn:] + cells[:turn]
+        reordered.append(write(tmp_path, f"{n}.csv", ",".join(names) + "\n" + ",".join(cells) + "\n"))
+    for fmt in ("csv", "jsonl"):
+        outputs = []
+        for source in (open_input(whole), open_inputs([whole] + reordered)):
+            out = io.StringIO(newline="")
+            with source:
+                run_batch(source, out, fmt, SCREENER)
+            outputs.append(out.getvalue())
+        one, many = outputs  # the whole file, then the same rows again from the reordered files
+        rows_of_one = one.split("\r\n", 1)[1] if fmt == "csv" else one
+        assert many == one + rows_of_one
+
+
+def test_rows_are_the_same_with_or_without_read_rows_raw_tuples(tmp_path, monkeypatch):
+    from engine import multi_input
+
+    a = write(tmp_path, "a.csv", "record_id,sex,clinic,age_years,comment\nr1,f,North,40,hi\n,m,,1\n")
+    b = write(tmp_path, "b.csv", "comment,age_years,clinic,record_id,sex\nlo,30,South,r2,m\nshort\n,9,W,,f\n")
+    fast = read_all(open_inputs([a, b]))
+    monkeypatch.setattr(multi_input, "READS_RAW", False)
+    plain = read_all(open_inputs([a, b]))
+    assert fast == plain
+    assert [row.number for row in plain] == [1, 2, 3, 4, 5]
+
+
 def test_unnamed_columns_are_matched_in_their_order(tmp_path):
     a = write(tmp_path, "a.csv", "record_id,,sex,\nr1,x1,f,y1\n")
     b = write(tmp_path, "b.csv", ",record_id,sex,\nx2,r2,m,y2\n")
@@ -403,6 +437,8 @@ def test_the_output_cannot_be_one_of_the_inputs(tmp_path):
     check_output_not_input([a, b], os.path.join(str(tmp_path), "out.csv"))
     with pytest.raises(InputError, match=re.escape(f"the output {b!r} is one of the input files")):
         check_output_not_input([a, b], b)
+    with pytest.raises(InputError, match=re.escape(f"the output {a!r} is the input file; choose another -o path")):
+        check_output_not_input([a], a)
 
 
 def test_the_fingerprint_of_several_files_is_sha256sum_of_their_sha256sums(tmp_path):
