@@ -7,8 +7,8 @@ depends only on the facts it is given (:class:`FactKey`), so conclusions are
 memoised on exactly that key; explanations that quote the person's own
 values are rendered afterwards, outside the engine.
 """
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from rules.screening import (
@@ -107,14 +107,19 @@ class FactKey:
 
 @dataclass(frozen=True)
 class Conclusion:
-    """What the engine concluded for one FactKey, as plain data."""
+    """What the rules concluded for one FactKey, as plain data."""
 
     flags: Tuple[Tuple[str, Tuple[str, ...]], ...]
     notes: Tuple[Tuple[str, Tuple[str, ...]], ...]
     level: str
     missing: Tuple[str, ...]
     advice: str
-    firings: Tuple[Firing, ...]
+    runs: Tuple["StageRun", ...] = field(default=(), compare=False, repr=False)
+
+    @cached_property
+    def firings(self) -> Tuple[Firing, ...]:
+        """Every firing of the stage runs, in order, numbered from 1 (built when first asked for)."""
+        return renumbered(self.runs)
 
 
 def _field_sorted(names) -> Tuple[str, ...]:
@@ -192,7 +197,7 @@ def reference_conclusion(kb: KnowledgeBase, key: FactKey) -> Conclusion:
         level=level_run.level,
         missing=_field_sorted(list(level_run.missing) + facts.missing_blanks(key.blank, raised, level_run.could_raise)),
         advice=level_run.advice,
-        firings=renumbered([flag_run, note_run, level_run]),
+        runs=(flag_run, note_run, level_run),
     )
 
 
@@ -213,12 +218,19 @@ class Screener:
         self.engines = {"flags": FlagStage(), "notes": NoteStage(), "level": LevelStage()}
         self.engine_runs = 0
         self._stage_runs: Dict[Tuple, StageRun] = {}
+        self._flag_parts: Dict[Tuple, Tuple] = {}
+        self._note_parts: Dict[Tuple, Tuple] = {}
         self._stage_cache_size = self.STAGE_CACHE_SIZE if cache_size else 0
         member_fields = {m for f in self.kb.flags.values() if f.trigger == "any_yes" for m in f.fields}
         note_fields = {n.when_yes for n in self.kb.notes.values() if n.when_yes}
         note_fields |= {m for n in self.kb.notes.values() for c in n.causes for m in self.kb.other_causes[c].fields}
-        self._visible_yes = tuple(f for f in YES_NO_FIELDS if f in member_fields | note_fields)
-        self._blank_candidates = tuple(f for f in YES_NO_FIELDS if f in member_fields)
+        self.visible_yes = tuple(f for f in YES_NO_FIELDS if f in member_fields | note_fields)
+        self.blank_candidates = tuple(f for f in YES_NO_FIELDS if f in member_fields)
+        self._member_fields = frozenset(member_fields)
+        self._note_fields = frozenset(note_fields)
+        # A yes that only a note's cause can use matters only when that note's trigger is yes too.
+        self._note_triggers = frozenset(n.when_yes for n in self.kb.notes.values() if n.when_yes)
+        self._note_only_yes = frozenset(note_fields - member_fields - self._note_triggers)
         if cache_size:
             self.conclude_engine_key = lru_cache(maxsize=cache_size)(self._compose)  # type: ignore[method-assign]
         else:
@@ -236,8 +248,8 @@ class Screener:
     def fact_key(self, record: Record) -> FactKey:
         get = record.answers.get
         return FactKey(
-            yes=tuple([f for f in self._visible_yes if get(f) is True]),
-            blank=tuple([f for f in self._blank_candidates if get(f) is None]),
+            yes=tuple([f for f in self.visible_yes if get(f) is True]),
+            blank=tuple([f for f in self.blank_candidates if get(f) is None]),
             intake=self._intake_key(*(get(f) for f in INTAKE_INPUTS)),
         )
 
@@ -252,7 +264,13 @@ class Screener:
         explanation (rendered outside the engine), never a rule.
         """
         status, _recommended, _basis, _row_id, sex_note, age_may_change = key.intake
-        return (key.yes, key.blank, (status, sex_note, age_may_change))
+        return self.engine_key_of(key.yes, key.blank, (status, sex_note, age_may_change))
+
+    def engine_key_of(self, yes: Tuple[str, ...], blank: Tuple[str, ...], intake: Tuple) -> Tuple:
+        """(yes, blank, (status, sex_note, age_may_change)) without yes answers no rule can join."""
+        if self._note_only_yes and not self._note_triggers.intersection(yes):
+            yes = tuple([name for name in yes if name not in self._note_only_yes])
+        return (yes, blank, intake)
 
     # -- facts -> conclusion (the experta runs) ------------------------------
 
@@ -272,27 +290,57 @@ class Screener:
         return run
 
     def _compose(self, engine_key: Tuple) -> Conclusion:
-        yes, blank, (status, sex_note, age_may_change) = engine_key
+        yes, blank, intake = engine_key
+        flags, notes, level_run, runs = self._flags_and_level(yes, intake)
+        raised = {flag_id for flag_id, _fields in flags}
+        missing = list(level_run.missing) + self.stage_facts.missing_blanks(blank, raised, level_run.could_raise)
+        return Conclusion(flags, notes, level_run.level, _field_sorted(missing), level_run.advice, runs)
+
+    def _flags_and_level(self, yes: Tuple[str, ...], intake: Tuple) -> Tuple:
+        """Stages 1-3 for the yes answers and intake outcome; blank answers only add ``missing``.
+
+        Flags, notes and level are memoised apart: each depends on fewer
+        answers than the whole (flags on yes answers to flag questions, notes
+        on their trigger and causes, the level on counts of flags).
+        """
+        status, sex_note, age_may_change = intake
+        member_yes = tuple([name for name in yes if name in self._member_fields])
+        below = status == BELOW  # the only status a flag rule joins
+        flags, flag_runs, counts = self._memo(self._flag_parts, (member_yes, below, sex_note), self._flags_part)
+        note_yes = tuple([name for name in yes if name in self._note_fields])
+        notes, note_runs = self._memo(self._note_parts, (note_yes, sex_note), self._notes_part)
+        unknown = status if status == UNKNOWN_INTAKE or (status == UNKNOWN_AGE and age_may_change) else None
+        level_key = ("level",) + counts + (unknown, bool(unknown and age_may_change))
+        level_run = self._stage("level", level_key, self._level_facts)
+        return flags, notes, level_run, flag_runs + note_runs + (level_run,)
+
+    def _memo(self, memo: Dict, key: Tuple, build):
+        part = memo.get(key)
+        if part is None:
+            part = build(*key)
+            if self._stage_cache_size:
+                if len(memo) >= RESULT_CACHE_SIZE:
+                    memo.clear()
+                memo[key] = part
+        return part
+
+    def _flags_part(self, member_yes: Tuple[str, ...], below: bool, sex_note: bool) -> Tuple:
         facts = self.stage_facts
-        flag_runs = [self._stage("flags", k, facts.flag_facts) for k in facts.flag_runs(yes, status, sex_note)]
-        note_runs = [self._stage("notes", k, facts.note_facts) for k in facts.note_runs(yes, sex_note)]
-        flags = tuple(sorted(item for run in flag_runs for item in run.raised))
+        status = BELOW if below else None
+        runs = tuple(self._stage("flags", k, facts.flag_facts) for k in facts.flag_runs(member_yes, status, sex_note))
+        flags = tuple(sorted(item for run in runs for item in run.raised))
         counts = {kind: 0 for kind in KINDS}
         for flag_id, _fields in flags:
             counts[facts.flag_kind[flag_id]] += 1
-        unknown = status if status == UNKNOWN_INTAKE or (status == UNKNOWN_AGE and age_may_change) else None
-        level_key = (counts["risk_factor"], counts["sign"], counts["red_flag"], unknown, bool(unknown and age_may_change))
-        level_run = self._stage("level", ("level",) + level_key, lambda k: facts.level_facts(k[1:]))
-        raised = {flag_id for flag_id, _fields in flags}
-        missing = list(level_run.missing) + facts.missing_blanks(blank, raised, level_run.could_raise)
-        return Conclusion(
-            flags=flags,
-            notes=tuple(sorted(item for run in note_runs for item in run.raised)),
-            level=level_run.level,
-            missing=_field_sorted(missing),
-            advice=level_run.advice,
-            firings=renumbered(flag_runs + note_runs + [level_run]),
-        )
+        return flags, runs, (counts["risk_factor"], counts["sign"], counts["red_flag"])
+
+    def _notes_part(self, yes: Tuple[str, ...], sex_note: bool) -> Tuple:
+        facts = self.stage_facts
+        runs = tuple(self._stage("notes", k, facts.note_facts) for k in facts.note_runs(yes, sex_note))
+        return tuple(sorted(item for run in runs for item in run.raised)), runs
+
+    def _level_facts(self, level_key: Tuple):
+        return self.stage_facts.level_facts(level_key[1:])
 
     def rule_names(self) -> List[str]:
         """Every rule of every stage, sorted."""
