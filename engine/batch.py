@@ -22,6 +22,7 @@ from .fields import FIELDS, RECORD_ID
 from .formats import CONTRACT_COLUMNS, csv_cells, json_line, neutralise
 from .records import Record, RowError, normalise
 from .results import Result
+from .cell_screening import CellScreener
 from .screening import Screener
 
 # Real exports carry long free-text cells, far beyond csv's 128 KiB default.
@@ -158,12 +159,16 @@ def _is_blank_row(cells: List[str]) -> bool:
     return all(not cell.strip() for cell in cells)
 
 
-def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> Tuple[Header, Iterator[InputRow]]:
+def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None,
+              raw: bool = False) -> Tuple[Header, Iterator]:
     """Read the header, then lazily yield one InputRow per non-empty data row.
 
     ``lines`` is a text stream opened with ``newline=""`` or any iterable of
     lines. Empty lines (and rows whose cells are all blank) are not rows: they
-    are counted in ``counts["blank_lines"]``.
+    are counted in ``counts["blank_lines"]``. With ``raw``, a row that is
+    well-formed (as many cells as the header, no NUL) comes as a plain
+    ``(number, line, cells)`` tuple instead, for the batch's fast path
+    (:func:`as_input_row` makes it an InputRow); other rows are InputRows.
     """
     csv.field_size_limit(FIELD_LIMIT)
     # strict: a quote left open at the end of the file is an error row naming
@@ -188,7 +193,9 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> 
             break  # (Excel may write a "sep=," line before the header; it is not a row)
     header = parse_header(header_cells)
 
-    def rows() -> Iterator[InputRow]:
+    width = len(header.columns)
+
+    def rows() -> Iterator:
         number = 0
         last_line = reader.line_num
         while True:
@@ -204,13 +211,28 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None) -> 
                                RowError(str(number), "", "", "", unreadable_reason(start, last_line, exc)))
                 continue
             last_line = reader.line_num
-            if _is_blank_row(cells):
+            if not (cells and cells[0].strip()) and _is_blank_row(cells):
                 counts["blank_lines"] += 1
                 continue
             number += 1
-            yield make_row(header, cells, number, start, last_line)
+            if raw and len(cells) == width and NUL not in "\x1f".join(cells):
+                yield number, start, cells
+            else:
+                yield make_row(header, cells, number, start, last_line)
 
     return header, rows()
+
+
+def _number(item) -> int:
+    return item[0] if item.__class__ is tuple else item.number
+
+
+def as_input_row(header: Header, item) -> InputRow:
+    """An item of ``read_rows(raw=True)`` as an InputRow."""
+    if item.__class__ is tuple:
+        number, line, cells = item
+        return make_row(header, cells, number, line)
+    return item
 
 
 def unreadable_reason(line: int, end_line: int, exc: csv.Error) -> str:
@@ -315,7 +337,7 @@ class BatchInput:
             self._check_decoding()
             self.checked = True
         self.text = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
-        self.header, self.rows = read_rows(self._lines(), self.counts)
+        self.header, self.raw_rows = read_rows(self._lines(), self.counts, raw=True)
 
     @classmethod
     def from_text(cls, stream: TextIO) -> "BatchInput":
@@ -323,8 +345,14 @@ class BatchInput:
         self = cls.__new__(cls)
         self.binary, self.encoding, self.owns, self.size = None, getattr(stream, "encoding", None) or "utf-8", False, None
         self.counts, self.lines_read, self.checked, self.text = {"blank_lines": 0}, 0, True, stream
-        self.header, self.rows = read_rows(self._lines(), self.counts)
+        self.header, self.raw_rows = read_rows(self._lines(), self.counts, raw=True)
         return self
+
+    @property
+    def rows(self) -> Iterator[InputRow]:
+        """The rows as InputRows (they come from, and use up, :attr:`raw_rows`)."""
+        header = self.header
+        return (as_input_row(header, item) for item in self.raw_rows)
 
     def _check_signature(self, head: bytes) -> None:
         for signature, kind in NOT_CSV_SIGNATURES:
@@ -483,13 +511,17 @@ class Summary:
     blank_lines: int = 0
     column_notes: List[str] = field(default_factory=list)
 
-    def add(self, row: InputRow, result: Result, keep_errors: int = SHOWN_ERRORS) -> None:
+    def add(self, row: InputRow, result: Result) -> None:
+        self.count(result.level, row.line, result.error)
+
+    def count(self, level: str, line: int = 0, error: str = "", keep_errors: int = SHOWN_ERRORS) -> None:
+        """One more row of ``level``; an error row's line and message are kept for the first few."""
         self.rows += 1
-        self.levels[result.level] = self.levels.get(result.level, 0) + 1
-        if result.level == "error":
+        self.levels[level] = self.levels.get(level, 0) + 1
+        if level == "error":
             self.error_count += 1
             if len(self.errors) < keep_errors:
-                self.errors.append((row.line, result.error))
+                self.errors.append((line, error))
 
     def lines(self) -> List[str]:
         """The end-of-run summary for standard error."""
@@ -519,6 +551,71 @@ def _csv_safe(cells: List[str]) -> List[str]:
     return [cell.replace(NUL, "\ufffd") if NUL in cell else cell for cell in cells]
 
 
+def screen_into(
+    items: Iterable,
+    header: Header,
+    screener: Screener,
+    out: TextIO,
+    fmt: str,
+    summary: Summary,
+    redact: bool = False,
+    on_row: Optional[Callable[[InputRow, Result], None]] = None,
+    after_row: Optional[Callable[[int, str], None]] = None,
+    bar: Optional["ProgressBar"] = None,
+    cell_screener: Optional[CellScreener] = None,
+) -> None:
+    """Screen ``items`` (from ``read_rows(raw=True)``) and write each row's output to ``out``, in order.
+
+    A well-formed row that the cell memo can read (engine.cell_screening) is
+    written straight from its memoised outcome; any other row, and every
+    row the memo declines, goes through normalise() and the Screener as in
+    :func:`screen_rows`. Worker processes run this same function on chunks
+    (engine.parallel), so every path writes the same bytes.
+    """
+    cell_screener = cell_screener or CellScreener(screener, header.field_index)
+    writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
+    extra_at = header.extra_index
+    names = header.output_names
+    levels = summary.levels
+    for item in items:
+        if item.__class__ is tuple:
+            number, line, cells = item
+            cell_row = cell_screener.read(cells, number)
+            if cell_row is not None:
+                extras = [cells[i] for i in extra_at]
+                outcome = cell_row.outcome
+                result = None
+                if writer is not None:
+                    writer.writerow([neutralise(cell_row.record_id), *outcome.tail, *map(neutralise, extras)])
+                else:
+                    result = cell_screener.result(cell_row)
+                    out.write(json_line(result, dict(zip(names, extras))) + "\n")
+                summary.rows += 1  # (Summary.count, inlined: never an error row here)
+                levels[outcome.level] = levels.get(outcome.level, 0) + 1
+                if on_row is not None:
+                    record = cell_screener.record(cell_row)
+                    on_row(InputRow(number, line, {}, extras, record=record),
+                           result or cell_screener.result(cell_row, record))
+                if after_row is not None:
+                    after_row(number, outcome.level)
+                if bar is not None:
+                    bar.update(summary.rows)
+                continue
+            item = make_row(header, cells, number, line)
+        for row, result in screen_rows((item,), screener, redact):
+            if writer is not None:
+                writer.writerow(_csv_safe(csv_cells(result, row.extras)))
+            else:
+                out.write(json_line(result, dict(zip(names, row.extras))) + "\n")
+            summary.add(row, result)
+            if on_row is not None:
+                on_row(row, result)
+            if after_row is not None:
+                after_row(row.number, result.level)
+            if bar is not None:
+                bar.update(summary.rows)
+
+
 def run_batch(
     source: Union[BatchInput, TextIO],
     out: TextIO,
@@ -530,11 +627,14 @@ def run_batch(
     resume_after: int = 0,
     jobs: int = 1,
     dask: Optional[str] = None,
+    after_row: Optional[Callable[[int, str], None]] = None,
 ) -> Summary:
     """Screen every row of ``source`` into ``out``; returns the run summary.
 
     ``source`` is a :class:`BatchInput` (from :func:`open_input`) or a text
-    stream. ``on_row(row, result)`` is called after each row is written;
+    stream. ``on_row(row, result)`` is called after each row is written,
+    then ``after_row(row number, level)`` (which, unlike ``on_row``, does
+    not need the row's Result to be built);
     ``progress`` is a terminal stream to draw a progress bar on.
     ``resume_after`` continues an interrupted run (engine.resume): ``out``
     already holds the header and that many rows, which are read but not
@@ -550,26 +650,18 @@ def run_batch(
     writer = csv.writer(out, lineterminator="\r\n") if fmt == "csv" else None
     if writer is not None and not resume_after:
         writer.writerow(_csv_safe(list(CONTRACT_COLUMNS) + [neutralise(n) for n in header.output_names]))
-    rows = batch_input.rows
-    if resume_after:
-        rows = (row for row in rows if row.number > resume_after)
-    try:
-        if jobs > 1 or dask:  # engine runs in worker processes or on a Dask cluster (engine.parallel)
-            from .parallel import screen_rows_parallel
 
-            screened = screen_rows_parallel(rows, screener, redact, jobs=jobs, dask=dask)
+    items = batch_input.raw_rows
+    if resume_after:
+        items = (item for item in items if _number(item) > resume_after)
+    try:
+        if jobs > 1 or dask:  # chunks screened in worker processes or on a Dask cluster (engine.parallel)
+            from .parallel import screen_chunks
+
+            screen_chunks(items, header, screener, out, fmt, summary, redact=redact, on_row=on_row,
+                          after_row=after_row, bar=bar, jobs=jobs, dask=dask)
         else:
-            screened = screen_rows(rows, screener, redact)
-        for row, result in screened:
-            if writer is not None:
-                writer.writerow(_csv_safe(csv_cells(result, row.extras)))
-            else:
-                out.write(json_line(result, dict(zip(header.output_names, row.extras))) + "\n")
-            summary.add(row, result)
-            if on_row is not None:
-                on_row(row, result)
-            if bar is not None:
-                bar.update(summary.rows)
+            screen_into(items, header, screener, out, fmt, summary, redact, on_row, after_row, bar)
         if bar is not None:
             bar.update(summary.rows, force=True)
     finally:

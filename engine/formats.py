@@ -20,16 +20,19 @@ def neutralise(cell: str) -> str:
     return cell
 
 
+def result_cells(level: str, flag_ids: Sequence[str], note_ids: Sequence[str], missing: Sequence[str],
+                 recommendation: str, error: str) -> List[str]:
+    """The contract's columns after record_id, in order."""
+    return [level, ";".join(sorted(flag_ids)), ";".join(sorted(note_ids)), ";".join(missing), recommendation, error]
+
+
 def csv_cells(result: Result, extra_values: Sequence[str] = ()) -> List[str]:
-    return [
-        neutralise(result.record_id),
-        result.level,
-        ";".join(sorted(result.flag_ids)),
-        ";".join(sorted(result.note_ids)),
-        ";".join(result.missing),
-        result.recommendation,
-        result.error,
-    ] + [neutralise(v) for v in extra_values]
+    return (
+        [neutralise(result.record_id)]
+        + result_cells(result.level, result.flag_ids, result.note_ids, result.missing, result.recommendation,
+                       result.error)
+        + [neutralise(v) for v in extra_values]
+    )
 
 
 def json_object(result: Result, extra: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:

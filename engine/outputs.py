@@ -169,6 +169,20 @@ class PartFile:
         """(bytes so far, a copy of their running hash): a point to checkpoint or cut back to."""
         return self.bytes, self._digest.copy()
 
+    def position_at(self, size: int) -> Tuple[int, Any]:
+        """(size, the hash of the first ``size`` bytes), read back from the part file."""
+        self.flush()
+        digest = hashlib.sha256()
+        with open(os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
+            remaining = size
+            while remaining:
+                block = handle.read(min(remaining, 1 << 20))
+                if not block:
+                    raise OutputError(self.final_path, f"{self.path} is shorter than the rows it should hold")
+                digest.update(block)
+                remaining -= len(block)
+        return size, digest
+
     def flush(self) -> None:
         try:
             self._file.flush()

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from .batch import Summary
@@ -30,7 +30,7 @@ from .outputs import OutputError, PartFile, finish, is_special, part_path, read_
 
 STATE_SUFFIX = ".resume.json"
 STATE_FORMAT = 1
-CHECKPOINT_ROWS = 1000
+CHECKPOINT_ROWS = 20000
 CHECKPOINT_SECONDS = 2.0
 REQUIRED_KEYS = ("input", "input_size", "input_sha256", "knowledge_version", "options", "rows", "levels",
                  "error_count", "complete", "output_bytes", "output_sha256")
@@ -277,12 +277,24 @@ class ScreenJob:
 
     # -- during the run -------------------------------------------------------
 
-    def _take_mark(self, rows: int) -> Mark:
+    def _take_mark(self, rows: int, exact: bool = True) -> Mark:
+        """Where the parts stand after row ``rows``; without ``exact``, their hashes are left for later.
+
+        Copying the running hashes after every row costs more than screening
+        it; a mark taken only to be ready for a Ctrl-C hashes its bytes again
+        from the part file if it is ever used (PartFile.position_at).
+        """
         writer = self.tracer.writer if self.tracer is not None else None
+        if exact:
+            output = self.output.position() if self.output else None
+            trace = self.trace.position() if self.trace else None
+        else:
+            output = (self.output.bytes, None) if self.output else None
+            trace = (self.trace.bytes, None) if self.trace else None
         return Mark(
             rows,
-            self.output.position() if self.output else None,
-            self.trace.position() if self.trace else None,
+            output,
+            trace,
             writer.prev if writer else None,
             writer.records if writer else 0,
             dict(self._levels),
@@ -290,22 +302,34 @@ class ScreenJob:
         )
 
     def on_row(self, row, result) -> None:
-        """``run_batch`` callback after each written row: trace it, mark it, checkpoint now and then."""
+        """``run_batch`` callback after each written row: trace it, then :meth:`row_done`."""
         if self.tracer is not None:
             self.tracer.on_row(row, result)
-        self._levels[result.level] = self._levels.get(result.level, 0) + 1
-        self._errors += result.level == "error"
-        self._mark = self._take_mark(row.number)  # one assignment: a Ctrl-C sees the old or the new mark
+        self.row_done(row.number, result.level)
+
+    def row_callbacks(self):
+        """(on_row, after_row) for run_batch: with a trace, :meth:`on_row` (it needs each Result);
+        without one, only :meth:`row_done`, so that Results need not be built."""
+        if self.tracer is not None:
+            return self.on_row, None
+        return None, self.row_done
+
+    def row_done(self, number: int, level: str) -> None:
+        """``run_batch`` callback after each row is written (and traced): mark it, checkpoint now and then."""
+        self._levels[level] = self._levels.get(level, 0) + 1
+        self._errors += level == "error"
+        self._mark = self._take_mark(number, exact=False)  # one assignment: a Ctrl-C sees the old or the new mark
         self._since += 1
-        if self.resumable and self._since >= self.checkpoint_rows:
-            self._checkpoint(self._mark)
-        elif self.resumable and self._since % 50 == 0 and time.monotonic() - self._last_time >= self.checkpoint_seconds:
+        if self.resumable and (self._since >= self.checkpoint_rows or (
+                self._since % 50 == 0 and time.monotonic() - self._last_time >= self.checkpoint_seconds)):
+            self._mark = self._take_mark(number)
             self._checkpoint(self._mark)
 
     def _checkpoint(self, mark: Mark, complete: bool = False) -> None:
         for part in (self.output, self.trace):
             if part is not None:
                 part.sync()  # data first ...
+        mark = self._exact(mark)
         state = dict(self._state)
         levels = dict(self._base.levels)
         for level, count in mark.levels.items():
@@ -363,6 +387,16 @@ class ScreenJob:
             error_count=self._base.error_count + summary.error_count,
             blank_lines=summary.blank_lines,
             column_notes=summary.column_notes,
+        )
+
+    def _exact(self, mark: Mark) -> Mark:
+        """``mark`` with the hashes of its part positions (read back from the parts if not taken)."""
+        if (mark.output is None or mark.output[1] is not None) and (mark.trace is None or mark.trace[1] is not None):
+            return mark
+        return replace(
+            mark,
+            output=self.output.position_at(mark.output[0]) if mark.output else None,
+            trace=self.trace.position_at(mark.trace[0]) if mark.trace else None,
         )
 
     def abort(self) -> Interrupted:

@@ -3,9 +3,17 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from tests.test_parallel import screen_cli, trace_records, varied_csv
+from tests.test_parallel import run_chunks, run_here, screen_cli, trace_records, varied_csv
 
 pytest.importorskip("dask.distributed")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_chunks_screened_on_a_local_cluster_give_the_same_bytes(tmp_path, fmt):
+    source = varied_csv(tmp_path / "varied.csv", rows=1200, seed=24)
+    got, info = run_chunks(source, fmt, dask="local", jobs=2, chunk_rows=100)
+    assert info["stats"]["chunks"] == 12  # every chunk was a task on the cluster
+    assert got == run_here(source, fmt)[0]
 
 
 def test_dask_local_gives_the_same_bytes_and_trace_records(tmp_path):

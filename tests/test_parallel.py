@@ -1,26 +1,27 @@
 """--jobs N gives the same bytes and the same trace records as one process.
 
-The parallel path (engine.parallel) normalises rows through a per-cell memo,
-sends only unseen engine keys to worker processes and reassembles results in
-input order. Each of those steps is checked against the plain path here, on
-an input with error rows, quoted newlines, blank lines and ragged rows.
+The parallel path (engine.parallel) sends chunks of rows to worker
+processes, which screen them with the single-process function, and writes
+their output in input order. Each step is checked against the plain path
+here, and the plain path against the ordinary row-by-row screening with no
+memo, on an input with error rows, quoted newlines, blank lines and ragged
+rows.
 """
 import csv
 import importlib.util
 import io
 import json
 from pathlib import Path
+from typing import Dict, Tuple
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cli import main
-from engine.batch import BatchInput, run_batch, screen_rows
-from engine.fields import ANSWER_FIELDS, FALSE_WORDS, FIELDS, TRUE_WORDS
-from engine.parallel import CellNormaliser, ConclusionCache, Finished, ParallelScreening, screen_rows_parallel
-from engine.records import normalise
+from engine.batch import BatchInput, Summary, screen_into, screen_rows
+from engine.fields import FIELDS
+from engine.formats import CONTRACT_COLUMNS, csv_cells
+from engine.parallel import screen_chunks
 from engine.screening import Screener
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,106 +122,70 @@ def test_jsonl_output_is_the_same_with_workers(varied, tmp_path):
     assert outputs[0] == outputs[1]
 
 
-def test_unmemoised_screener_gives_the_same_bytes(varied, one_process):
-    """The memo (engine keys, cells, result templates) changes nothing: compare with no memo at all."""
+def reference_bytes(path: Path, fmt: str = "csv") -> bytes:
+    """The output built row by row the ordinary way: normalise(), an unmemoised Screener, csv_cells()."""
     out = io.StringIO(newline="")
-    with open(varied, encoding="utf-8", newline="") as handle:
-        run_batch(BatchInput.from_text(handle), out, "csv", Screener(cache_size=0))
-    assert out.getvalue().encode("utf-8") == one_process[0]
+    screener = Screener(cache_size=0)
+    with open(path, encoding="utf-8", newline="") as handle:
+        source = BatchInput.from_text(handle)
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(list(CONTRACT_COLUMNS) + source.header.output_names)
+        for row, result in screen_rows(source.rows, screener):
+            writer.writerow([cell.replace("\x00", "\ufffd") for cell in csv_cells(result, row.extras)])
+    return out.getvalue().encode("utf-8")
 
 
-class Later(Finished):
-    """A future that reports itself done only after a few more submissions (or when waited on)."""
-
-    def __init__(self, value, executor, delay):
-        super().__init__(value)
-        self.executor, self.ready_at = executor, executor.submitted + delay
-
-    def done(self) -> bool:
-        return self.executor.submitted >= self.ready_at
+def test_memoised_output_equals_the_ordinary_path_row_by_row(varied, one_process):
+    """The cell memo, memoised stages and result templates change nothing: compare with none of them."""
+    assert one_process[0] == reference_bytes(varied)
 
 
-class InProcess:
-    """An executor that runs tasks here; every other task looks unfinished for a while."""
-
-    jobs = 2
-
-    def __init__(self, screener):
-        self.screener = screener
-        self.submitted = 0
-
-    def submit(self, keys):
-        self.submitted += 1
-        return Later([self.screener.conclude_engine_key(k) for k in keys], self, delay=3 * (self.submitted % 2))
-
-    def close(self):
-        pass
+def run_chunks(path: Path, fmt: str = "csv", **options) -> Tuple[bytes, Dict]:
+    out = io.StringIO(newline="")
+    stats: Dict = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        source = BatchInput.from_text(handle)
+        summary = Summary()
+        screen_chunks(source.raw_rows, source.header, Screener(), out, fmt, summary, stats=stats, **options)
+    return out.getvalue().encode("utf-8"), {"stats": stats, "summary": summary}
 
 
-def test_small_batches_and_a_tiny_cache_keep_input_order(varied):
-    """Many batches in flight, keys shared between batches and evicted meanwhile: still the plain order."""
-    screener = Screener()
-    pipeline = ParallelScreening(screener, lambda: InProcess(Screener(cache_size=0)), batch_rows=7)
-    pipeline.cache = ConclusionCache(size=3)
-    with open(varied, encoding="utf-8", newline="") as handle:
-        rows = list(BatchInput.from_text(handle).rows)
-    got = [(row.number, result, result.firings) for row, result in pipeline.run(iter(rows))]
-    expected = [(row.number, result, result.firings) for row, result in screen_rows(rows, Screener())]
+def run_here(path: Path, fmt: str = "csv") -> Tuple[bytes, Summary]:
+    out = io.StringIO(newline="")
+    with open(path, encoding="utf-8", newline="") as handle:
+        source = BatchInput.from_text(handle)
+        summary = Summary()
+        screen_into(source.raw_rows, source.header, Screener(), out, fmt, summary)
+    return out.getvalue().encode("utf-8"), summary
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_many_small_chunks_in_two_workers_keep_input_order_and_the_summary(varied, fmt):
+    got, info = run_chunks(varied, fmt, jobs=2, chunk_rows=50)
+    expected, summary = run_here(varied, fmt)
     assert got == expected
-    assert pipeline.engine_runs > pipeline.cache.size  # evictions forced re-runs, and nothing broke
+    assert info["stats"]["chunks"] == -(-ROWS // 50)  # every chunk went to a worker
+    assert (info["summary"].rows, info["summary"].levels, info["summary"].error_count) == (
+        summary.rows, summary.levels, summary.error_count)
+    assert info["summary"].errors == summary.errors and summary.errors  # the first error rows, in order
 
 
-def test_each_distinct_engine_key_is_sent_once(varied):
-    screener = Screener()
-    sent = []
-
-    class Recording(InProcess):
-        def submit(self, keys):
-            sent.extend(keys)
-            return super().submit(keys)
-
-    pipeline = ParallelScreening(screener, lambda: Recording(Screener(cache_size=0)), batch_rows=50)
-    with open(varied, encoding="utf-8", newline="") as handle:
-        results = list(pipeline.run(BatchInput.from_text(handle).rows))
-    assert len(results) == ROWS
-    assert len(sent) == len(set(sent))
-    assert 0.5 < pipeline.hit_rate() < 1
+def test_after_row_is_called_for_every_row_in_order(varied):
+    seen = []
+    run_chunks(varied, jobs=2, chunk_rows=100, after_row=lambda number, level: seen.append(number))
+    assert seen == list(range(1, ROWS + 1))
 
 
-def test_a_single_batch_is_screened_without_starting_workers(varied):
-    started = []
-    screener = Screener()
-    pipeline = ParallelScreening(screener, lambda: started.append(1), batch_rows=ROWS * 2)
-    with open(varied, encoding="utf-8", newline="") as handle:
-        assert len(list(pipeline.run(BatchInput.from_text(handle).rows))) == ROWS
-    assert started == []
+def test_an_input_smaller_than_one_chunk_is_screened_without_workers(varied):
+    got, info = run_chunks(varied, jobs=2, chunk_rows=ROWS * 2)
+    assert info["stats"]["chunks"] == 0
+    assert got == run_here(varied)[0]
 
 
-def test_stats_report_rows_runs_and_hit_rate(varied):
-    stats = {}
-    with open(varied, encoding="utf-8", newline="") as handle:
-        rows = BatchInput.from_text(handle).rows
-        count = sum(1 for _ in screen_rows_parallel(rows, Screener(), jobs=2, stats=stats))
-    assert count == ROWS
-    assert stats["rows"] == ROWS
-    assert 0 < stats["engine_runs"] < ROWS
-    assert 0 < stats["hit_rate"] < 1
-
-
-CELL_WORDS = list(TRUE_WORDS) + list(FALSE_WORDS) + ["Yes", " no ", "YES", "", "  ", "maybe", "2", "f", "M",
-                                                     "female", "1e3", "-4", "131", "nan", "inf", "0.5", "4999.9"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    cells=st.fixed_dictionaries({name: st.one_of(st.sampled_from(CELL_WORDS), st.text(max_size=4))
-                                 for name in ANSWER_FIELDS}),
-    record_id=st.one_of(st.none(), st.sampled_from(["", " ", "R1", "=1"])),
-)
-def test_cell_memo_normalises_exactly_like_normalise(cells, record_id):
-    raw = dict(cells)
-    if record_id is not None:
-        raw["record_id"] = record_id
-    memo = CellNormaliser(cache_size=8)
-    for _ in range(2):  # the second time from the memo
-        assert memo(raw, 9) == normalise(raw, 9)
+def test_a_trace_is_written_from_this_process(varied):
+    """on_row needs every Result here, so no chunk goes to a worker (and every row is seen)."""
+    seen = []
+    got, info = run_chunks(varied, jobs=2, chunk_rows=50, on_row=lambda row, result: seen.append(result.level))
+    assert info["stats"]["chunks"] == 0
+    assert len(seen) == ROWS
+    assert got == run_here(varied)[0]

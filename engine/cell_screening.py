@@ -1,0 +1,212 @@
+"""The common CSV row, screened from its cells through memoised lookups.
+
+A large export repeats a few spellings of each answer and a few thousand
+combinations of answers. For a well-formed row (engine.batch hands it over
+as raw cells) the yes/no cells are read through a memo of spellings, the
+intake standard through a memo of (age, sex, pregnancy, lactation), and the
+result through a memo of (answers, intake outcome): a few dictionary lookups
+instead of normalising a dict of answers and assembling a Result.
+
+Whatever this module has not seen before is parsed by engine.records, and
+anything the contract rejects (or a blank record id) gives None: the batch
+then screens that row the ordinary way (normalise + Screener), so error
+messages and results have one definition. tests/test_cell_screening.py
+checks the outputs against the ordinary path.
+"""
+from operator import itemgetter
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .fields import ANSWER_FIELDS, RECORD_ID, YES_NO_FIELDS
+from .formats import result_cells
+from .intake import Standard, compare, standard_for
+from .records import FieldValueError, Record, parse_number, parse_sex, parse_yes_no
+from .results import Result
+from .screening import Conclusion, FactKey, Screener
+
+MEMO_SIZE = 65536  # entries per memo; past it, new texts are still parsed, just not remembered
+CODES = {True: "y", False: "n", None: "-"}
+VALUES = {code: value for value, code in CODES.items()}
+INVALID = object()
+
+
+class Outcome:
+    """What every row with the same answers and intake status gets, apart from its id."""
+
+    __slots__ = ("conclusion", "level", "tail")
+
+    def __init__(self, conclusion: Conclusion, recommendation: str):
+        self.conclusion = conclusion
+        self.level = conclusion.level
+        self.tail = result_cells(  # the CSV columns after record_id
+            conclusion.level, [flag for flag, _ in conclusion.flags], [note for note, _ in conclusion.notes],
+            conclusion.missing, recommendation, "")
+
+
+class CellRow:
+    """One row read by the memo: its id, answers as codes, and the three numbers and sex."""
+
+    __slots__ = ("record_id", "codes", "yes", "blank", "age", "sex", "intake", "assessment", "outcome")
+
+    def __init__(self, record_id: str, codes: str, yes, blank, age, sex, intake, assessment, outcome: Outcome):
+        self.record_id = record_id
+        self.codes = codes
+        self.yes = yes  # as in Screener.fact_key
+        self.blank = blank
+        self.age = age
+        self.sex = sex
+        self.intake = intake
+        self.assessment = assessment  # engine.intake.IntakeAssessment
+        self.outcome = outcome
+
+
+def _cells_getter(positions: Sequence[int]):
+    """itemgetter that always returns a tuple, whatever the number of positions."""
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda cells: (cells[only],)
+    if not positions:
+        return lambda cells: ()
+    return itemgetter(*positions)
+
+
+class CellScreener:
+    """Well-formed CSV cells -> CellRow (or None: screen the row the ordinary way)."""
+
+    def __init__(self, screener: Screener, field_index: Dict[str, int]):
+        self.screener = screener
+        self.record_id_at = field_index.get(RECORD_ID)
+        self.yes_no = tuple(f for f in YES_NO_FIELDS if f in field_index)
+        self._yes_no_cells = _cells_getter([field_index[f] for f in self.yes_no])
+        self._pregnant = self.yes_no.index("pregnant") if "pregnant" in self.yes_no else None
+        self._lactating = self.yes_no.index("lactating") if "lactating" in self.yes_no else None
+        self.age_at = field_index.get("age_years")
+        self.sex_at = field_index.get("sex")
+        self.intake_at = field_index.get("magnesium_intake_mg")
+        self._spellings: Dict[str, str] = {}
+        self._ages: Dict[str, Any] = {}
+        self._intakes: Dict[str, Any] = {}
+        self._sexes: Dict[str, Any] = {}
+        self._standards: Dict[Tuple, Standard] = {}
+        self._answers: Dict[str, Dict[str, Any]] = {}
+        self._answer_sets: Dict[str, Tuple] = {}
+        self._outcomes: Dict[Tuple, Outcome] = {}
+        self.kb = screener.kb
+
+    # -- cells -> values -----------------------------------------------------
+
+    def _codes(self, cells: List[str]) -> Optional[str]:
+        texts = self._yes_no_cells(cells)
+        try:
+            return "".join(map(self._spellings.__getitem__, texts))
+        except KeyError:
+            pass
+        for name, text in zip(self.yes_no, texts):
+            if text not in self._spellings:
+                try:
+                    code = CODES[parse_yes_no(name, text)]
+                except FieldValueError:
+                    return None
+                if len(self._spellings) >= MEMO_SIZE:
+                    return None  # an unusual file: let the ordinary path read it
+                self._spellings[text] = code
+        return "".join(map(self._spellings.__getitem__, texts))
+
+    @staticmethod
+    def _value(memo: Dict[str, Any], parse, name: str, cells: List[str], at: Optional[int]):
+        if at is None:
+            return None
+        text = cells[at]
+        value = memo.get(text, INVALID)
+        if value is INVALID:
+            try:
+                value = parse(name, text)
+            except FieldValueError:
+                return INVALID
+            if len(memo) < MEMO_SIZE:
+                memo[text] = value
+        return value
+
+    # -- the row -------------------------------------------------------------
+
+    def read(self, cells: List[str], number: int) -> Optional[CellRow]:
+        if self.record_id_at is None:
+            record_id = str(number)
+        else:
+            record_id = cells[self.record_id_at]
+            if not record_id.strip():
+                return None
+        codes = self._codes(cells)
+        if codes is None:
+            return None
+        age = self._value(self._ages, parse_number, "age_years", cells, self.age_at)
+        sex = self._value(self._sexes, parse_sex, "sex", cells, self.sex_at)
+        intake = self._value(self._intakes, parse_number, "magnesium_intake_mg", cells, self.intake_at)
+        if age is INVALID or sex is INVALID or intake is INVALID:
+            return None
+        pregnant = codes[self._pregnant] if self._pregnant is not None else "-"
+        lactating = codes[self._lactating] if self._lactating is not None else "-"
+        standard_key = (age, sex, pregnant, lactating)
+        standard = self._standards.get(standard_key)
+        if standard is None:
+            standard = standard_for(self.kb, {"age_years": age, "sex": sex, "pregnant": VALUES[pregnant],
+                                              "lactating": VALUES[lactating]})
+            if len(self._standards) >= MEMO_SIZE:
+                self._standards.clear()
+            self._standards[standard_key] = standard
+        assessment = compare(standard, intake)
+        answer_sets = self._answer_sets.get(codes)
+        if answer_sets is None:
+            answer_sets = self._new_answer_sets(codes)
+        yes, blank, rule_yes = answer_sets
+        memo_key = (rule_yes, blank, assessment.status, assessment.sex_note, assessment.age_may_change)
+        outcome = self._outcomes.get(memo_key)
+        row = CellRow(record_id, codes, yes, blank, age, sex, intake, assessment, outcome)
+        if outcome is None:
+            row.outcome = self._new_outcome(row, memo_key)
+        return row
+
+    def _new_answer_sets(self, codes: str) -> Tuple:
+        """(yes, blank) as Screener.fact_key has them, and the yes answers some rule can join."""
+        screener = self.screener
+        values = dict(zip(self.yes_no, codes))
+        yes = tuple([f for f in screener.visible_yes if values.get(f) == "y"])
+        blank = tuple([f for f in screener.blank_candidates if values.get(f, "-") == "-"])
+        sets = (yes, blank, screener.engine_key_of(yes, blank, None)[0])
+        if len(self._answer_sets) >= MEMO_SIZE:
+            self._answer_sets.clear()
+        self._answer_sets[codes] = sets
+        return sets
+
+    def _new_outcome(self, row: CellRow, memo_key: Tuple) -> Outcome:
+        """The conclusion for these answers and intake status, and its CSV cells."""
+        rule_yes, blank, status, sex_note, age_may_change = memo_key
+        conclusion = self.screener.conclude_engine_key((rule_yes, blank, (status, sex_note, age_may_change)))
+        outcome = Outcome(conclusion, self.kb.advice[conclusion.advice].text)
+        if len(self._outcomes) >= MEMO_SIZE:
+            self._outcomes.clear()
+        self._outcomes[memo_key] = outcome
+        return outcome
+
+    # -- for consumers that need the whole Record or Result ---------------------
+
+    def record(self, row: CellRow) -> Record:
+        """The Record normalise() would give for this row (same values, same field order)."""
+        base = self._answers.get(row.codes)
+        if base is None:
+            values = dict(zip(self.yes_no, (VALUES[code] for code in row.codes)))
+            base = {name: values.get(name) for name in ANSWER_FIELDS}
+            if len(self._answers) >= MEMO_SIZE:
+                self._answers.clear()
+            self._answers[row.codes] = base
+        answers = dict(base)
+        answers["age_years"] = row.age
+        answers["sex"] = row.sex
+        answers["magnesium_intake_mg"] = row.intake
+        return Record(row.record_id, answers)
+
+    def fact_key(self, row: CellRow) -> FactKey:
+        """The FactKey Screener.fact_key would give for this row's Record."""
+        return FactKey(row.yes, row.blank, row.assessment.key())
+
+    def result(self, row: CellRow, record: Optional[Record] = None) -> Result:
+        return self.screener.result_for(record or self.record(row), self.fact_key(row), row.outcome.conclusion)
