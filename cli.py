@@ -268,9 +268,9 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
                 summary = Summary()
                 if not job.finished_already:
                     with output_stream(job.direct_output, job.output) as out:
-                        on_row, after_row = job.row_callbacks()
+                        on_row, after_row, after_rows = job.row_callbacks()
                         summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=on_row,
-                                            after_row=after_row,
+                                            after_row=after_row, after_rows=after_rows,
                                             progress=stderr if show_progress else None,
                                             resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
                 summary = job.complete(summary)

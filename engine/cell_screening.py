@@ -17,8 +17,8 @@ from operator import itemgetter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .fields import ANSWER_FIELDS, RECORD_ID, YES_NO_FIELDS
-from .formats import result_cells
-from .intake import Standard, compare, standard_for
+from .formats import csv_field, result_cells
+from .intake import Standard, assessment_for, standard_for, status_of
 from .records import FieldValueError, Record, parse_number, parse_sex, parse_yes_no
 from .results import Result
 from .screening import Conclusion, FactKey, Screener
@@ -32,7 +32,7 @@ INVALID = object()
 class Outcome:
     """What every row with the same answers and intake status gets, apart from its id."""
 
-    __slots__ = ("conclusion", "level", "tail")
+    __slots__ = ("conclusion", "level", "tail", "tail_text")
 
     def __init__(self, conclusion: Conclusion, recommendation: str):
         self.conclusion = conclusion
@@ -40,6 +40,7 @@ class Outcome:
         self.tail = result_cells(  # the CSV columns after record_id
             conclusion.level, [flag for flag, _ in conclusion.flags], [note for note, _ in conclusion.notes],
             conclusion.missing, recommendation, "")
+        self.tail_text = "".join("," + csv_field(cell) for cell in self.tail)  # as csv.writer writes them
 
 
 class CellRow:
@@ -89,7 +90,9 @@ class CellScreener:
         self._standards: Dict[Tuple, Standard] = {}
         self._answers: Dict[str, Dict[str, Any]] = {}
         self._answer_sets: Dict[str, Tuple] = {}
-        self._outcomes: Dict[Tuple, Outcome] = {}
+        self._outcomes: Dict[Tuple, Outcome] = {}  # (codes, intake status) -> outcome
+        self._by_engine_key: Dict[Tuple, Outcome] = {}
+        self.outcomes_built = 0  # rows whose outcome was not in the memo
         self.kb = screener.kb
 
     # -- cells -> values -----------------------------------------------------
@@ -128,7 +131,8 @@ class CellScreener:
 
     # -- the row -------------------------------------------------------------
 
-    def read(self, cells: List[str], number: int) -> Optional[CellRow]:
+    def _parse(self, cells: List[str], number: int) -> Optional[Tuple]:
+        """(record id, codes, age, sex, intake, standard, (status, sex_note, age_may_change)), or None."""
         if self.record_id_at is None:
             record_id = str(number)
         else:
@@ -138,9 +142,10 @@ class CellScreener:
         codes = self._codes(cells)
         if codes is None:
             return None
-        age = self._value(self._ages, parse_number, "age_years", cells, self.age_at)
-        sex = self._value(self._sexes, parse_sex, "sex", cells, self.sex_at)
-        intake = self._value(self._intakes, parse_number, "magnesium_intake_mg", cells, self.intake_at)
+        value = self._value
+        age = value(self._ages, parse_number, "age_years", cells, self.age_at)
+        sex = value(self._sexes, parse_sex, "sex", cells, self.sex_at)
+        intake = value(self._intakes, parse_number, "magnesium_intake_mg", cells, self.intake_at)
         if age is INVALID or sex is INVALID or intake is INVALID:
             return None
         pregnant = codes[self._pregnant] if self._pregnant is not None else "-"
@@ -153,17 +158,28 @@ class CellScreener:
             if len(self._standards) >= MEMO_SIZE:
                 self._standards.clear()
             self._standards[standard_key] = standard
-        assessment = compare(standard, intake)
-        answer_sets = self._answer_sets.get(codes)
-        if answer_sets is None:
-            answer_sets = self._new_answer_sets(codes)
-        yes, blank, rule_yes = answer_sets
-        memo_key = (rule_yes, blank, assessment.status, assessment.sex_note, assessment.age_may_change)
-        outcome = self._outcomes.get(memo_key)
-        row = CellRow(record_id, codes, yes, blank, age, sex, intake, assessment, outcome)
+        return record_id, codes, age, sex, intake, standard, status_of(standard, intake)
+
+    def outcome(self, cells: List[str], number: int) -> Optional[Tuple[str, Outcome]]:
+        """(record id, outcome) for a row, or None: the batch's fast path, when no Record is needed."""
+        parsed = self._parse(cells, number)
+        if parsed is None:
+            return None
+        codes, status = parsed[1], parsed[6]
+        outcome = self._outcomes.get((codes, status))
         if outcome is None:
-            row.outcome = self._new_outcome(row, memo_key)
-        return row
+            outcome = self._new_outcome(codes, status)
+        return parsed[0], outcome
+
+    def read(self, cells: List[str], number: int) -> Optional[CellRow]:
+        """The row with everything a Record, FactKey or Result needs, or None."""
+        parsed = self._parse(cells, number)
+        if parsed is None:
+            return None
+        record_id, codes, age, sex, intake, standard, status = parsed
+        outcome = self._outcomes.get((codes, status)) or self._new_outcome(codes, status)
+        yes, blank, _rule_yes = self._answer_sets.get(codes) or self._new_answer_sets(codes)
+        return CellRow(record_id, codes, yes, blank, age, sex, intake, assessment_for(standard, *status), outcome)
 
     def _new_answer_sets(self, codes: str) -> Tuple:
         """(yes, blank) as Screener.fact_key has them, and the yes answers some rule can join."""
@@ -177,14 +193,21 @@ class CellScreener:
         self._answer_sets[codes] = sets
         return sets
 
-    def _new_outcome(self, row: CellRow, memo_key: Tuple) -> Outcome:
-        """The conclusion for these answers and intake status, and its CSV cells."""
-        rule_yes, blank, status, sex_note, age_may_change = memo_key
-        conclusion = self.screener.conclude_engine_key((rule_yes, blank, (status, sex_note, age_may_change)))
-        outcome = Outcome(conclusion, self.kb.advice[conclusion.advice].text)
+    def _new_outcome(self, codes: str, status: Tuple[str, bool, bool]) -> Outcome:
+        """The outcome for these answers and intake status: shared by every spelling of the same engine key."""
+        _yes, blank, rule_yes = self._answer_sets.get(codes) or self._new_answer_sets(codes)
+        engine_key = (rule_yes, blank, status)
+        outcome = self._by_engine_key.get(engine_key)
+        if outcome is None:
+            conclusion = self.screener.conclude_engine_key(engine_key)
+            outcome = Outcome(conclusion, self.kb.advice[conclusion.advice].text)
+            self.outcomes_built += 1
+            if len(self._by_engine_key) >= MEMO_SIZE:
+                self._by_engine_key.clear()
+            self._by_engine_key[engine_key] = outcome
         if len(self._outcomes) >= MEMO_SIZE:
             self._outcomes.clear()
-        self._outcomes[memo_key] = outcome
+        self._outcomes[(codes, status)] = outcome
         return outcome
 
     # -- for consumers that need the whole Record or Result ---------------------

@@ -4,6 +4,7 @@ Formatters only read Results; they never screen. Cells that spreadsheet
 software would run as formulas are neutralised here, in one place.
 """
 import json
+import re
 import textwrap
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -17,6 +18,16 @@ def neutralise(cell: str) -> str:
     """OWASP CSV-injection guidance: prefix a quote so the cell is read as text."""
     if cell and cell.startswith(FORMULA_STARTS):
         return "'" + cell
+    return cell
+
+
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
+def csv_field(cell: str) -> str:
+    """One cell as csv.writer writes it in a row of several (QUOTE_MINIMAL, comma, double quotes)."""
+    if _NEEDS_QUOTES.search(cell):
+        return '"' + cell.replace('"', '""') + '"'
     return cell
 
 

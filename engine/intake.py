@@ -75,16 +75,28 @@ def standard_for(kb: KnowledgeBase, answers: Mapping) -> Standard:
     return Standard(recommended, basis, row.id, sex_note_from)
 
 
-def compare(standard: Standard, intake: Optional[float]) -> IntakeAssessment:
+def status_of(standard: Standard, intake: Optional[float]) -> Tuple[str, bool, bool]:
+    """(status, sex_note, age_may_change): the part of the comparison the rules can see."""
     if intake is None:
-        return IntakeAssessment(UNKNOWN_INTAKE)
+        return UNKNOWN_INTAKE, False, False
     if standard.age_unknown:
-        return IntakeAssessment(UNKNOWN_AGE, recommended=standard.recommended,
-                                age_may_change=intake < standard.recommended)
+        return UNKNOWN_AGE, False, intake < standard.recommended
     if intake >= standard.recommended:
-        return IntakeAssessment(ADEQUATE, standard.recommended, standard.basis, standard.row_id)
-    sex_note = standard.sex_note_from is not None and intake >= standard.sex_note_from
-    return IntakeAssessment(BELOW, standard.recommended, standard.basis, standard.row_id, sex_note=sex_note)
+        return ADEQUATE, False, False
+    return BELOW, standard.sex_note_from is not None and intake >= standard.sex_note_from, False
+
+
+def assessment_for(standard: Standard, status: str, sex_note: bool, age_may_change: bool) -> IntakeAssessment:
+    """The whole assessment, from the standard and :func:`status_of`'s answer."""
+    if status == UNKNOWN_INTAKE:
+        return IntakeAssessment(UNKNOWN_INTAKE)
+    if status == UNKNOWN_AGE:
+        return IntakeAssessment(UNKNOWN_AGE, recommended=standard.recommended, age_may_change=age_may_change)
+    return IntakeAssessment(status, standard.recommended, standard.basis, standard.row_id, sex_note=sex_note)
+
+
+def compare(standard: Standard, intake: Optional[float]) -> IntakeAssessment:
+    return assessment_for(standard, *status_of(standard, intake))
 
 
 def assess(kb: KnowledgeBase, answers: Mapping) -> IntakeAssessment:

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
-from .batch import SHOWN_ERRORS, Header, InputRow, Summary, screen_into
+from .batch import SHOWN_ERRORS, Header, InputRow, Summary, quiet_collector, screen_into
 from .cell_screening import CellScreener
 from .knowledge import KnowledgeBase
 from .results import Result
@@ -42,7 +42,11 @@ def default_jobs() -> int:
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """What a worker needs besides the rows: the layout of the input and the output settings."""
+    """What a worker needs besides the rows: the layout of the input and the output settings.
+
+    Sent once per worker (pool initializer, or scattered to a Dask cluster),
+    never with each chunk: the knowledge base is large to pickle.
+    """
 
     kb: KnowledgeBase
     header: Header
@@ -92,9 +96,20 @@ def screen_chunk(plan: ChunkPlan, items: List) -> ChunkDone:
     return ChunkDone(buffer.getvalue(), rows, summary.errors, summary.error_count)
 
 
-def _init_worker() -> None:
-    """Pool initializer: Ctrl-C is the parent's to handle (exit 130, pool shut down)."""
+_pool_plan: Optional[ChunkPlan] = None
+
+
+def _init_worker(plan: ChunkPlan) -> None:
+    """Pool initializer: keep the plan; Ctrl-C is the parent's to handle (exit 130, pool shut down)."""
+    global _pool_plan
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _pool_plan = plan
+    _cell_screener(plan)  # build the engines now, while the parent reads the first chunks
+    quiet_collector()  # for the life of the worker
+
+
+def _screen_pool_chunk(items: List) -> ChunkDone:
+    return screen_chunk(_pool_plan, items)
 
 
 # -- executors -----------------------------------------------------------------
@@ -108,10 +123,10 @@ class PoolExecutor:
 
         self.jobs = jobs
         self.plan = plan
-        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker)
+        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,))
 
     def submit(self, items: List):
-        return self.pool.submit(screen_chunk, self.plan, items)
+        return self.pool.submit(_screen_pool_chunk, items)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -197,13 +212,17 @@ def screen_chunks(
     after_row: Optional[Callable[[int, str], None]] = None,
     bar=None,
     jobs: Optional[int] = None,
+    after_rows: Optional[Callable[[int, Dict[str, int]], None]] = None,
     dask: Optional[str] = None,
     chunk_rows: int = CHUNK_ROWS,
     stats: Optional[Dict[str, Any]] = None,
 ) -> None:
     """Like batch.screen_into, with chunks screened by ``jobs`` worker processes or the Dask cluster ``dask``.
 
-    ``stats``, if given, receives the number of chunks sent to workers.
+    ``after_rows(last row number, {level: rows})``, if given, is called once
+    per chunk written instead of ``after_row`` once per row, and the chunk is
+    written in one piece. ``stats``, if given, receives the number of chunks
+    sent to workers.
     """
     chunks = _chunks(items, chunk_rows)
     first = next(chunks, None)
@@ -226,9 +245,9 @@ def screen_chunks(
             in_flight.append(executor.submit(chunk))
             sent += 1
             while in_flight and (len(in_flight) > window or in_flight[0].done()):
-                _write_chunk(in_flight.popleft().result(), out, summary, after_row, bar)
+                _write_chunk(in_flight.popleft().result(), out, summary, after_row, after_rows, bar)
         while in_flight:
-            _write_chunk(in_flight.popleft().result(), out, summary, after_row, bar)
+            _write_chunk(in_flight.popleft().result(), out, summary, after_row, after_rows, bar)
     finally:
         executor.close()
         if stats is not None:
@@ -240,19 +259,31 @@ def _chain(first, rest):
     yield from rest
 
 
-def _write_chunk(done: ChunkDone, out: TextIO, summary: Summary, after_row, bar) -> None:
-    """Write a chunk's rows one at a time, so that a checkpoint after any row is exact."""
-    text = done.text
-    start = 0
+def _write_chunk(done: ChunkDone, out: TextIO, summary: Summary, after_row, after_rows, bar) -> None:
+    """Write a chunk: in one piece, or with ``after_row`` a row at a time so that a mark after any row is exact."""
     levels = summary.levels
-    for number, level, end in done.rows:
-        out.write(text[start:end])
-        start = end
-        summary.rows += 1
-        levels[level] = levels.get(level, 0) + 1
-        if after_row is not None:
+    if after_row is None or after_rows is not None:
+        out.write(done.text)
+        counts: Dict[str, int] = {}
+        for _number, level, _end in done.rows:
+            counts[level] = counts.get(level, 0) + 1
+        for level, count in counts.items():
+            levels[level] = levels.get(level, 0) + count
+        summary.rows += len(done.rows)
+        if after_rows is not None and done.rows:
+            after_rows(done.rows[-1][0], counts)
+    else:
+        text = done.text
+        start = 0
+        for number, level, end in done.rows:
+            out.write(text[start:end])
+            start = end
+            summary.rows += 1
+            levels[level] = levels.get(level, 0) + 1
             after_row(number, level)
-        if bar is not None:
-            bar.update(summary.rows)
+            if bar is not None:
+                bar.update(summary.rows)
+    if bar is not None:
+        bar.update(summary.rows)
     summary.error_count += done.error_count
     summary.errors.extend(done.errors[:max(0, SHOWN_ERRORS - len(summary.errors))])

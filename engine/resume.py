@@ -123,6 +123,7 @@ class ScreenJob:
         self._levels: Dict[str, int] = {}
         self._errors = 0
         self._since = 0
+        self._unclocked = 0
         self._last_time = time.monotonic()
         self._finished_state: Optional[Dict[str, Any]] = None
         self._trace_resume: Optional[Tuple[str, int]] = None
@@ -308,20 +309,37 @@ class ScreenJob:
         self.row_done(row.number, result.level)
 
     def row_callbacks(self):
-        """(on_row, after_row) for run_batch: with a trace, :meth:`on_row` (it needs each Result);
-        without one, only :meth:`row_done`, so that Results need not be built."""
+        """(on_row, after_row, after_rows) for run_batch: with a trace, :meth:`on_row` (it needs each
+        Result); without one, only :meth:`row_done` and :meth:`rows_done`, so that Results need not be built."""
         if self.tracer is not None:
-            return self.on_row, None
-        return None, self.row_done
+            return self.on_row, None, None
+        return None, self.row_done, self.rows_done
+
+    def rows_done(self, number: int, levels: Dict[str, int]) -> None:
+        """Like :meth:`row_done` for several rows written at once, the last being row ``number``."""
+        for level, count in levels.items():
+            self._levels[level] = self._levels.get(level, 0) + count
+            if level == "error":
+                self._errors += count
+        self._marked(number, sum(levels.values()))
 
     def row_done(self, number: int, level: str) -> None:
         """``run_batch`` callback after each row is written (and traced): mark it, checkpoint now and then."""
         self._levels[level] = self._levels.get(level, 0) + 1
         self._errors += level == "error"
+        self._marked(number, 1)
+
+    def _marked(self, number: int, rows: int) -> None:
         self._mark = self._take_mark(number, exact=False)  # one assignment: a Ctrl-C sees the old or the new mark
-        self._since += 1
-        if self.resumable and (self._since >= self.checkpoint_rows or (
-                self._since % 50 == 0 and time.monotonic() - self._last_time >= self.checkpoint_seconds)):
+        self._since += rows
+        self._unclocked += rows
+        if not self.resumable:
+            return
+        due = self._since >= self.checkpoint_rows
+        if not due and self._unclocked >= 50:  # look at the clock every 50 rows or so
+            self._unclocked = 0
+            due = time.monotonic() - self._last_time >= self.checkpoint_seconds
+        if due:
             self._mark = self._take_mark(number)
             self._checkpoint(self._mark)
 
