@@ -131,7 +131,7 @@ def memo_figures(path: Path):
     screener = Screener()
     with open(path, encoding="utf-8", newline="") as handle:
         source = BatchInput.from_text(handle)
-        cells = CellScreener(screener, source.header.field_index)
+        cells = CellScreener(screener, source.header.field_index, source.header.extra_index)
         summary = Summary()
         screen_into(source.raw_rows, source.header, screener, io.StringIO(), "csv", summary, cell_screener=cells)
     return summary.rows, cells.outcomes_built, screener.engine_runs

@@ -194,34 +194,48 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None,
             break  # (Excel may write a "sep=," line before the header; it is not a row)
     header = parse_header(header_cells)
 
+    return header, iter_rows(reader, header, counts, raw, line_offset=0, first_line=reader.line_num)
+
+
+class ChunkEndsInQuote(Exception):
+    """A chunk of a file ended inside a quoted cell: it was not cut at a row boundary."""
+
+
+def iter_rows(reader, header: Header, counts: Dict[str, int], raw: bool, number: int = 0, line_offset: int = 0,
+              first_line: int = 0, at_end_of_input: bool = True) -> Iterator:
+    """The rows of ``reader`` (a strict csv.reader) after the header: see :func:`read_rows`.
+
+    ``number`` is the row number before the first row; physical line numbers
+    are ``line_offset`` plus the reader's own, the first row starting after
+    ``first_line``. A reader over a chunk of a file that is not its end
+    (``at_end_of_input`` false) raises :class:`ChunkEndsInQuote` where the
+    whole file's reader would read on into the next chunk.
+    """
     width = len(header.columns)
-
-    def rows() -> Iterator:
-        number = 0
-        last_line = reader.line_num
-        while True:
-            start = last_line + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                number += 1
-                last_line = reader.line_num
-                yield InputRow(number, start, {}, [""] * len(header.extra_index),
-                               RowError(str(number), "", "", "", unreadable_reason(start, last_line, exc)))
-                continue
-            last_line = reader.line_num
-            if not (cells and cells[0].strip()) and _is_blank_row(cells):
-                counts["blank_lines"] += 1
-                continue
+    last_line = first_line
+    while True:
+        start = line_offset + last_line + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if not at_end_of_input and "unexpected end of data" in str(exc):
+                raise ChunkEndsInQuote() from None
             number += 1
-            if raw and len(cells) == width and NUL not in "\x1f".join(cells):
-                yield number, start, cells
-            else:
-                yield make_row(header, cells, number, start, last_line)
-
-    return header, rows()
+            last_line = reader.line_num
+            yield InputRow(number, start, {}, [""] * len(header.extra_index),
+                           RowError(str(number), "", "", "", unreadable_reason(start, line_offset + last_line, exc)))
+            continue
+        last_line = reader.line_num
+        if not (cells and cells[0].strip()) and _is_blank_row(cells):
+            counts["blank_lines"] += 1
+            continue
+        number += 1
+        if raw and len(cells) == width and NUL not in "\x1f".join(cells):
+            yield number, start, cells
+        else:
+            yield make_row(header, cells, number, start, line_offset + last_line)
 
 
 def _number(item) -> int:
@@ -583,7 +597,7 @@ def screen_into(
     :data:`FLUSH_ROWS`, each followed by ``after_rows(last row number,
     {level: rows})`` if given.
     """
-    cell_screener = cell_screener or CellScreener(screener, header.field_index)
+    cell_screener = cell_screener or CellScreener(screener, header.field_index, header.extra_index)
     per_row = on_row is not None or after_row is not None
     block: List[str] = []
     sink = out if per_row else _ListSink(block)

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .fields import ANSWER_FIELDS, RECORD_ID, YES_NO_FIELDS
-from .formats import csv_field, result_cells
+from .formats import csv_field, neutralise, result_cells
 from .intake import Standard, assessment_for, standard_for, status_of
 from .records import FieldValueError, Record, parse_number, parse_sex, parse_yes_no
 from .results import Result
@@ -73,8 +73,9 @@ def _cells_getter(positions: Sequence[int]):
 class CellScreener:
     """Well-formed CSV cells -> CellRow (or None: screen the row the ordinary way)."""
 
-    def __init__(self, screener: Screener, field_index: Dict[str, int]):
+    def __init__(self, screener: Screener, field_index: Dict[str, int], extra_index: Sequence[int] = ()):
         self.screener = screener
+        self.extra_at = tuple(extra_index)
         self.record_id_at = field_index.get(RECORD_ID)
         self.yes_no = tuple(f for f in YES_NO_FIELDS if f in field_index)
         self._yes_no_cells = _cells_getter([field_index[f] for f in self.yes_no])
@@ -170,6 +171,18 @@ class CellScreener:
         if outcome is None:
             outcome = self._new_outcome(codes, status)
         return parsed[0], outcome
+
+    def csv_line(self, cells: List[str], number: int) -> Optional[Tuple[str, str]]:
+        """(the row's CSV output line, its level), or None; the line is what csv.writer would write."""
+        parsed = self._parse(cells, number)
+        if parsed is None:
+            return None
+        codes, status = parsed[1], parsed[6]
+        outcome = self._outcomes.get((codes, status)) or self._new_outcome(codes, status)
+        text = csv_field(neutralise(parsed[0])) + outcome.tail_text
+        for i in self.extra_at:
+            text += "," + csv_field(neutralise(cells[i]))
+        return text + "\r\n", outcome.level
 
     def read(self, cells: List[str], number: int) -> Optional[CellRow]:
         """The row with everything a Record, FactKey or Result needs, or None."""

@@ -74,14 +74,14 @@ def _cell_screener(plan: ChunkPlan) -> CellScreener:
     memos = getattr(_worker_local, "memos", None)
     if memos is None:
         memos = _worker_local.memos = {}
-    layout = (plan.kb.version, tuple(sorted(plan.header.field_index.items())))
+    layout = (plan.kb.version, tuple(sorted(plan.header.field_index.items())), tuple(plan.header.extra_index))
     memo = memos.get(layout)
     if memo is None:
         screener = getattr(_worker_local, "screeners", {}).get(plan.kb.version)
         if screener is None:
             screener = Screener(plan.kb)
             _worker_local.screeners = {plan.kb.version: screener}
-        memo = memos[layout] = CellScreener(screener, plan.header.field_index)
+        memo = memos[layout] = CellScreener(screener, plan.header.field_index, plan.header.extra_index)
     return memo
 
 
