@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.batch import BatchInput, InputError, open_input, run_batch
-from engine.multi_input import (MultiFileInput, check_output_not_input, expand_input, expand_inputs,
-                                inputs_fingerprint, location, open_inputs)
+from engine.multi_input import (ErrorRowNumbers, MultiFileInput, check_output_not_input, expand_input, expand_inputs,
+                                inputs_fingerprint, location, open_inputs, summary_lines)
 from engine.resume import file_fingerprint
 from engine.screening import Screener
 
@@ -205,16 +205,19 @@ def test_output_of_files_with_columns_in_other_orders_is_that_of_one_file(tmp_pa
         assert many == one + rows_of_one
 
 
-def test_rows_are_the_same_with_or_without_read_rows_raw_tuples(tmp_path, monkeypatch):
-    from engine import multi_input
-
+def test_well_formed_rows_come_as_tuples_in_the_first_files_column_order(tmp_path):
+    """run_batch's fast path takes raw_rows: (number, line, cells) tuples, numbered on and reordered."""
     a = write(tmp_path, "a.csv", "record_id,sex,clinic,age_years,comment\nr1,f,North,40,hi\n,m,,1\n")
     b = write(tmp_path, "b.csv", "comment,age_years,clinic,record_id,sex\nlo,30,South,r2,m\nshort\n,9,W,,f\n")
-    fast = read_all(open_inputs([a, b]))
-    monkeypatch.setattr(multi_input, "READS_RAW", False)
-    plain = read_all(open_inputs([a, b]))
-    assert fast == plain
-    assert [row.number for row in plain] == [1, 2, 3, 4, 5]
+    with open_inputs([a, b]) as source:
+        items = list(source.raw_rows)
+    assert items[0] == (1, 2, ["r1", "f", "North", "40", "hi"])
+    assert items[2] == (3, 2, ["r2", "m", "South", "30", "lo"])
+    assert items[4] == (5, 4, ["", "f", "W", "9", ""])
+    ragged = [item for item in items if item.__class__ is not tuple]
+    assert [row.number for row in ragged] == [2, 4]
+    assert ragged[1].error.reason.startswith(f"{b} line 3: row has 1 cells")
+    assert ragged[1].extras == ["", "short"]
 
 
 def test_unnamed_columns_are_matched_in_their_order(tmp_path):
@@ -464,3 +467,52 @@ def test_a_multi_file_input_is_a_batch_input_for_run_batch(tmp_path):
     source = open_inputs([a, b])
     assert isinstance(source, MultiFileInput) and isinstance(source, BatchInput)
     source.close()
+
+
+# -- the summary's error lines -------------------------------------------------
+
+
+def test_summary_error_lines_name_the_file_among_several(tmp_path):
+    a = write(tmp_path, "a.csv", f"{HEADER}\nr1,forty,f,no,no,\nr2,40,f,no,no,\n")
+    b = write(tmp_path, "b.csv", f"{HEADER}\nr3,40,f,no,no,\nr4,forty,f,no,no,\nr5,40,f\n")
+    source = open_inputs([a, b])
+    noted = ErrorRowNumbers()
+    on_row, after_row, after_rows = noted.wrap(None, lambda number, level: None, lambda number, levels: None)
+    assert on_row is None  # None stays None: run_batch picks its path by which callbacks it has
+    with source:
+        summary = run_batch(source, io.StringIO(newline=""), "csv", SCREENER, after_row=after_row,
+                            after_rows=after_rows)
+    assert noted.known() == [1, 4, 5]
+    errors = summary_lines(summary, source, noted.known())[-3:]
+    assert errors[0].startswith(f"  {a} line 2: age_years: 'forty' is not accepted")
+    assert errors[1].startswith(f"  {b} line 3: age_years: 'forty' is not accepted")
+    assert errors[2].startswith(f"  {b} line 4: row has 3 cells but the header has 6")
+    # Without the row numbers, only a reason that names its file is shown with the file.
+    unknown = summary_lines(summary, source, None)[-3:]
+    assert unknown[0].startswith("  line 2: age_years:") and unknown[1].startswith("  line 3: age_years:")
+    assert unknown[2].startswith(f"  {b} line 4: row has 3 cells")
+    assert summary.lines()[:-3] == summary_lines(summary, source, noted.known())[:-3]
+
+
+def test_summary_lines_of_one_file_are_unchanged(tmp_path):
+    a = write(tmp_path, "a.csv", f"{HEADER}\nr1,forty,f,no,no,\nr5,40,f\n")
+    source = open_inputs([a])
+    with source:
+        summary = run_batch(source, io.StringIO(newline=""), "csv", SCREENER)
+    assert summary_lines(summary, source, [1, 2]) == summary.lines()
+    assert summary.lines()[-1].startswith("  line 3: row has 3 cells")
+
+
+def test_error_rows_reported_in_a_block_leave_the_numbers_unknown():
+    noted = ErrorRowNumbers(keep=2)
+    seen = []
+    on_row, after_row, after_rows = noted.wrap(None, lambda n, level: seen.append(n), lambda n, levels: seen.append(n))
+    after_row(1, "error")
+    after_row(1, "error")  # the same row through two callbacks counts once
+    after_rows(9, {"none": 7, "error": 1})
+    assert noted.known() is None and seen == [1, 1, 9]
+    full = ErrorRowNumbers(keep=1)
+    full.wrap(None, lambda n, level: None, lambda n, levels: None)[1](3, "error")
+    full_rows = full.wrap(None, None, lambda n, levels: None)[2]
+    full_rows(9, {"error": 4})  # the kept ones are all known already
+    assert full.known() == [3]
