@@ -146,6 +146,7 @@ def parallel_errors():
 def keep_finished_rows(job, output):
     """On Ctrl-C or a read/write error, keep the finished rows for --resume and say how to continue."""
     from engine.outputs import OutputError
+    from engine.parallel import ParallelSetupError
     from engine.resume import AlreadyComplete, ResumeError
 
     again = "run the same command with --resume to continue"
@@ -187,6 +188,12 @@ def keep_finished_rows(job, output):
     except BrokenPipeError:
         job.abort()
         raise
+    except ParallelSetupError as exc:
+        kept = job.abort()
+        problem = str(exc)
+        if kept.resumable and kept.rows:
+            problem += f"; {kept.rows:,} finished row(s) are kept: {again}"
+        raise UsageErrorExit2(problem)
     except (OutputError, OSError) as exc:
         kept = job.abort()
         if isinstance(exc, OutputError):

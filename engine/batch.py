@@ -780,10 +780,14 @@ def run_batch(
     collector = quiet_collector()
     try:
         if jobs > 1 or dask:  # chunks screened in worker processes or on a Dask cluster (engine.parallel)
-            from .parallel import screen_chunks
+            from .parallel import screen_chunks, screen_text_chunks, text_chunks_apply
 
-            screen_chunks(items, header, screener, out, fmt, summary, redact=redact, on_row=on_row,
-                          after_row=after_row, bar=bar, jobs=jobs, dask=dask, after_rows=after_rows)
+            if text_chunks_apply(batch_input, fmt, on_row, after_row, after_rows, resume_after):
+                screen_text_chunks(batch_input, screener, out, summary, redact=redact, after_rows=after_rows,
+                                   bar=bar, jobs=jobs, dask=dask)
+            else:
+                screen_chunks(items, header, screener, out, fmt, summary, redact=redact, on_row=on_row,
+                              after_row=after_row, bar=bar, jobs=jobs, dask=dask, after_rows=after_rows)
         else:
             screen_into(items, header, screener, out, fmt, summary, redact, on_row, after_row, bar,
                         after_rows=after_rows)

@@ -14,16 +14,28 @@ input smaller than one chunk is screened here, without starting workers.
 A trace needs each row's Result in this process, so with ``on_row`` (a
 trace) everything is screened here.
 """
+import csv
 import io
 import logging
 import os
 import signal
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
-from .batch import SHOWN_ERRORS, Header, InputRow, Summary, quiet_collector, screen_into
+from .batch import (
+    FIELD_LIMIT,
+    SHOWN_ERRORS,
+    BatchInput,
+    ChunkEndsInQuote,
+    Header,
+    InputRow,
+    Summary,
+    iter_rows,
+    quiet_collector,
+    screen_into,
+)
 from .cell_screening import CellScreener
 from .knowledge import KnowledgeBase
 from .results import Result
@@ -99,6 +111,58 @@ def screen_chunk(plan: ChunkPlan, items: List) -> ChunkDone:
 _pool_plan: Optional[ChunkPlan] = None
 
 
+@dataclass
+class TextChunkDone:
+    """A screened chunk of CSV text.
+
+    ``segments`` holds, in order, runs of rows written by the worker as
+    (text, number of the run's last row within the chunk, {level: rows}) and
+    rows left to this process as (row number within the chunk, first and
+    last line index within the chunk): rows whose output may depend on the
+    row's number in the whole file (error rows, rows the cell memo declines).
+    """
+
+    clean: bool  # False: the chunk ended inside a quoted cell, so it was not cut at a row boundary
+    first_line: int = 0
+    segments: List = field(default_factory=list)
+    rows: int = 0
+    blank_lines: int = 0
+
+
+def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_input: bool) -> TextChunkDone:
+    """Read and screen a piece of the CSV file that starts at a row boundary (the text-chunk task)."""
+    csv.field_size_limit(FIELD_LIMIT)
+    memo = _cell_screener(plan)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    counts = {"blank_lines": 0}
+    done = TextChunkDone(True, first_line)
+    block: List[str] = []
+    levels: Dict[str, int] = {}
+    last = 0
+    try:
+        for item in iter_rows(reader, plan.header, counts, True, line_offset=first_line - 1,
+                              at_end_of_input=at_end_of_input):
+            done.rows += 1
+            if item.__class__ is tuple:
+                found = memo.csv_line(item[2], item[0])
+                if found is not None:
+                    block.append(found[0])
+                    levels[found[1]] = levels.get(found[1], 0) + 1
+                    last = item[0]
+                    continue
+            if block:
+                done.segments.append(("".join(block), last, levels))
+                block, levels = [], {}
+            line = item[1] if item.__class__ is tuple else item.line
+            done.segments.append((done.rows, line - first_line, reader.line_num - 1))
+    except ChunkEndsInQuote:
+        return TextChunkDone(False)
+    if block:
+        done.segments.append(("".join(block), last, levels))
+    done.blank_lines = counts["blank_lines"]
+    return done
+
+
 def _init_worker(plan: ChunkPlan) -> None:
     """Pool initializer: keep the plan; Ctrl-C is the parent's to handle (exit 130, pool shut down)."""
     global _pool_plan
@@ -112,11 +176,15 @@ def _screen_pool_chunk(items: List) -> ChunkDone:
     return screen_chunk(_pool_plan, items)
 
 
+def _screen_pool_text(text: str, first_line: int, at_end_of_input: bool) -> TextChunkDone:
+    return screen_text_chunk(_pool_plan, text, first_line, at_end_of_input)
+
+
 # -- executors -----------------------------------------------------------------
 
 
 class PoolExecutor:
-    """Worker processes on this machine."""
+    """Worker processes on this machine (a worker that dies makes the run stop with ParallelSetupError)."""
 
     def __init__(self, plan: ChunkPlan, jobs: int):
         from concurrent.futures import ProcessPoolExecutor
@@ -126,7 +194,18 @@ class PoolExecutor:
         self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,))
 
     def submit(self, items: List):
-        return self.pool.submit(_screen_pool_chunk, items)
+        return self._submit(_screen_pool_chunk, items)
+
+    def submit_text(self, text: str, first_line: int, at_end_of_input: bool):
+        return self._submit(_screen_pool_text, text, first_line, at_end_of_input)
+
+    def _submit(self, function, *args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return _Guarded(self.pool.submit(function, *args))
+        except BrokenProcessPool:
+            raise ParallelSetupError(WORKER_DIED) from None
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -134,6 +213,27 @@ class PoolExecutor:
 
 class ParallelSetupError(Exception):
     """The workers or the Dask cluster asked for cannot be used (exit status 2)."""
+
+
+WORKER_DIED = "a worker process stopped unexpectedly (out of memory, or killed); --jobs 1 screens in one process"
+
+
+class _Guarded:
+    """A pool future whose result() turns a dead worker into ParallelSetupError."""
+
+    def __init__(self, future):
+        self.future = future
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self):
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.future.result()
+        except BrokenProcessPool:
+            raise ParallelSetupError(WORKER_DIED) from None
 
 
 DASK_MISSING = "--dask needs Dask: pip install 'magscreen[dask]' (here and on every worker of the cluster)"
@@ -179,6 +279,9 @@ class DaskExecutor:
 
     def submit(self, items: List):
         return self.client.submit(screen_chunk, self.plan, items, pure=False)
+
+    def submit_text(self, text: str, first_line: int, at_end_of_input: bool):
+        return self.client.submit(screen_text_chunk, self.plan, text, first_line, at_end_of_input, pure=False)
 
     def close(self) -> None:
         self.client.close()
@@ -287,3 +390,183 @@ def _write_chunk(done: ChunkDone, out: TextIO, summary: Summary, after_row, afte
         bar.update(summary.rows)
     summary.error_count += done.error_count
     summary.errors.extend(done.errors[:max(0, SHOWN_ERRORS - len(summary.errors))])
+
+
+# -- text chunks -----------------------------------------------------------------
+
+TEXT_CHUNK_CHARS = 1 << 20  # about 7,000 rows of a typical export
+
+
+def text_chunks_apply(batch_input, fmt: str, on_row, after_row, after_rows, resume_after: int) -> bool:
+    """Whether the file can go to the workers as pieces of text (else as rows read here).
+
+    Needs one checked text stream (a file, not standard input or several
+    files), CSV output written in blocks (no trace, no per-row callback),
+    no rows to skip, and a record_id column: a row's output then depends on
+    its row number only if it is an error row, which comes back here.
+    """
+    from .fields import RECORD_ID
+
+    return (
+        type(batch_input) is BatchInput and batch_input.binary is not None and batch_input.checked
+        and fmt == "csv" and on_row is None and (after_row is None or after_rows is not None)
+        and not resume_after and RECORD_ID in batch_input.header.field_index
+    )
+
+
+def _line_count(text: str) -> int:
+    """Lines as a text stream opened with newline="" splits them: at \\n, \\r\\n and \\r."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _text_pieces(stream: TextIO, first_line: int, size: int) -> Iterator[Tuple[str, int]]:
+    """(text, its first line number) for pieces of ``stream`` cut just after a line feed outside quotes.
+
+    A line feed after an even number of double quotes (counted from the
+    piece's start) ends a row in well-formed CSV; a quote inside an unquoted
+    cell can fool the count, which the worker notices (the piece then ends
+    inside a quoted cell, see :func:`screen_text_chunks`).
+    """
+    pending = ""
+    line = first_line
+    while True:
+        block = stream.read(size)
+        if not block:
+            if pending:
+                yield pending, line
+            return
+        data = pending + block
+        last_line_feed = cut = data.rfind("\n") + 1
+        quotes = data.count('"', 0, cut)
+        while cut and quotes % 2:
+            earlier = data.rfind("\n", 0, cut - 1) + 1
+            quotes -= data.count('"', earlier, cut)
+            cut = earlier
+        if cut == 0 and len(data) > 4 * size:
+            cut = last_line_feed  # the count is fooled (or a cell is huge): cut anyway, the worker will tell
+        if cut == 0:
+            pending = data
+            continue
+        piece, pending = data[:cut], data[cut:]
+        yield piece, line
+        line += _line_count(piece)
+
+
+def screen_text_chunks(
+    batch_input: BatchInput,
+    screener: Screener,
+    out: TextIO,
+    summary: Summary,
+    redact: bool = False,
+    after_rows: Optional[Callable[[int, Dict[str, int]], None]] = None,
+    bar=None,
+    jobs: Optional[int] = None,
+    dask: Optional[str] = None,
+    chunk_chars: int = TEXT_CHUNK_CHARS,
+    stats: Optional[Dict[str, Any]] = None,
+    make_executor: Optional[Callable[[ChunkPlan], Any]] = None,
+) -> None:
+    """Screen the rest of ``batch_input`` (after its header) as pieces of text, in workers.
+
+    This process only cuts the text (:func:`_text_pieces`) and writes what
+    comes back; each worker reads its piece with the same strict reader and
+    row loop (batch.iter_rows) as one process would. If a piece turns out
+    to end inside a quoted cell (quotes inside unquoted cells fooled the
+    cut), the pieces from there on are read and screened here, one after
+    the other, exactly as without workers.
+    """
+    header = batch_input.header
+    first_line = batch_input.counts.get("header_end_line", 1) + 1
+    pieces = _text_pieces(batch_input.text, first_line, chunk_chars)
+    plan = ChunkPlan(screener.kb, header, "csv", redact)
+    writer = _TextChunkWriter(batch_input, screener, plan, out, summary, redact, after_rows, bar)
+    executor = None
+    sent = 0
+    try:
+        first = next(pieces, None)
+        if first is None:
+            return
+        if make_executor is not None:
+            executor = make_executor(plan)
+        elif dask:
+            executor = DaskExecutor(plan, dask, jobs)
+        else:
+            executor = PoolExecutor(plan, jobs or default_jobs())
+        window = 2 * executor.jobs + 1
+        in_flight: deque = deque()
+        for text, line in _chain([first], pieces):
+            in_flight.append((executor.submit_text(text, line, False), text, line))
+            sent += 1
+            while in_flight and (len(in_flight) > window or in_flight[0][0].done()):
+                future, text, line = in_flight.popleft()
+                if not writer.take(future.result(), text):
+                    rest = [text] + [piece for _, piece, _ in in_flight]
+                    writer.serial(_chain(rest, (piece for piece, _ in pieces)), line)
+                    return
+        while in_flight:
+            future, text, line = in_flight.popleft()
+            if not writer.take(future.result(), text):
+                writer.serial(_chain([text], (piece for _, piece, _ in in_flight)), line)
+                return
+    finally:
+        if executor is not None:
+            executor.close()
+        if stats is not None:
+            stats["chunks"] = sent
+            stats["serial_from_line"] = writer.serial_from
+
+
+class _TextChunkWriter:
+    """Writes screened text chunks in order; rows the workers left behind are screened here."""
+
+    def __init__(self, batch_input, screener, plan, out, summary, redact, after_rows, bar):
+        self.batch_input = batch_input
+        self.screener = screener
+        self.plan = plan
+        self.out = out
+        self.summary = summary
+        self.redact = redact
+        self.after_rows = after_rows
+        self.bar = bar
+        self.rows_before = 0  # rows written so far: the row number before the next chunk's first row
+        self.serial_from: Optional[int] = None
+
+    def take(self, done: TextChunkDone, text: str) -> bool:
+        """Write a chunk; False if it was not cut at a row boundary (nothing written)."""
+        if not done.clean:
+            return False
+        summary, levels = self.summary, self.summary.levels
+        lines = None
+        for segment in done.segments:
+            if isinstance(segment[0], str):
+                output, last, counts = segment
+                self.out.write(output)
+                for level, count in counts.items():
+                    levels[level] = levels.get(level, 0) + count
+                summary.rows += sum(counts.values())
+                if self.after_rows is not None:
+                    self.after_rows(self.rows_before + last, counts)
+                continue
+            number, first, last_index = segment  # a row to read and screen here, with its number in the file
+            if lines is None:
+                lines = list(io.StringIO(text, newline=""))
+            self._screen_here(lines[first:last_index + 1], self.rows_before + number - 1,
+                              done.first_line + first - 1)
+        self.rows_before += done.rows
+        self.batch_input.counts["blank_lines"] += done.blank_lines
+        if self.bar is not None:
+            self.bar.update(summary.rows)
+        return True
+
+    def serial(self, texts: Iterable[str], first_line: int) -> None:
+        """Read and screen the rest here, as one process would (the texts follow each other in the file)."""
+        self.serial_from = first_line
+        lines = (line for text in texts for line in io.StringIO(text, newline=""))
+        self._screen_here(lines, self.rows_before, first_line - 1, self.batch_input.counts)
+
+    def _screen_here(self, lines: Iterable[str], rows_before: int, line_offset: int, counts=None) -> None:
+        reader = csv.reader(lines, strict=True)
+        items = iter_rows(reader, self.plan.header, counts if counts is not None else {"blank_lines": 0}, True,
+                          number=rows_before, line_offset=line_offset)
+        screen_into(items, self.plan.header, self.screener, self.out, "csv", self.summary, self.redact,
+                    bar=self.bar, after_rows=self.after_rows)

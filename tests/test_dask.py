@@ -39,3 +39,22 @@ def test_unreachable_scheduler_is_an_invocation_error(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_pieces_of_text_screened_on_a_local_cluster_give_the_same_bytes(tmp_path):
+    from tests.test_text_chunks import assert_same
+
+    data = varied_csv(tmp_path / "varied.csv", rows=1500, seed=25).read_bytes()
+    stats = assert_same(data, chunk_chars=20_000, dask="local", jobs=2, make_executor=None)
+    assert stats["chunks"] > 5
+
+
+def test_cli_on_dask_without_a_trace_gives_the_bytes_of_one_process(tmp_path):
+    source = varied_csv(tmp_path / "varied.csv", rows=2500, seed=26)
+    outputs = []
+    for extra in (["--jobs", "1"], ["--dask", "local", "--jobs", "2"]):
+        out = tmp_path / f"out{len(outputs)}.csv"
+        result = screen_cli([str(source), "-o", str(out), "-q", *extra])
+        assert result.exit_code == 1, result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
