@@ -6,8 +6,10 @@ A :class:`ScreenJob` owns the crash-safe output (and trace) part files of one
 the part files are fsynced first and the state is written second, so the
 state never claims more than is on disk. It records:
 
-- the input's size and sha256, the knowledge version and the options, so a
-  resume with a changed input, knowledge base or command is refused;
+- the input's size and sha256 (for several input files, their total size and
+  engine.multi_input.inputs_fingerprint, and the list of files), the
+  knowledge version and the options, so a resume with a changed input,
+  knowledge base or command is refused;
 - how many data rows are finished, and for each part file how many bytes
   and their sha256, so a resume cuts off a half-written row and refuses a
   part file that was changed;
@@ -26,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from .batch import Summary
+from .multi_input import inputs_fingerprint
 from .outputs import OutputError, PartFile, finish, is_special, part_path, read_json, remove, write_json_atomically
 
 STATE_SUFFIX = ".resume.json"
@@ -97,13 +100,16 @@ class ScreenJob:
     ``output`` (None means: write to standard output) and ``on_row`` to
     ``run_batch`` with ``resume_after=resumed_rows``; then
     ``complete(summary)``. On any exception call ``abort()``, which keeps the
-    finished rows for a resume.
+    finished rows for a resume. ``input_paths`` lists the input files when
+    there are several (engine.multi_input); ``input_path`` is then the first.
     """
 
     def __init__(self, input_path: str, output: Optional[str], trace_path: Optional[str],
                  options: Dict[str, Any], knowledge_version: str,
-                 checkpoint_rows: Optional[int] = None, checkpoint_seconds: Optional[float] = None):
+                 checkpoint_rows: Optional[int] = None, checkpoint_seconds: Optional[float] = None,
+                 input_paths: Optional[List[str]] = None):
         self.input_path = input_path
+        self.input_paths = list(input_paths) if input_paths else [input_path]
         self.output_path = output if output and not is_special(output) else None
         self.direct_output = output if output and self.output_path is None else None
         self.trace_path = trace_path if trace_path and not is_special(trace_path) else None
@@ -137,10 +143,12 @@ class ScreenJob:
         if resume and not self.resumable:
             raise ResumeError("--resume needs an input file (not standard input) and -o FILE naming the output to continue")
         if self.resumable:
-            size, sha = file_fingerprint(self.input_path)
+            size, sha = inputs_fingerprint(self.input_paths)
+            several = len(self.input_paths) > 1
             self._state = {
                 "format": STATE_FORMAT,
-                "input": os.path.abspath(self.input_path),
+                "input": [os.path.abspath(path) for path in self.input_paths] if several
+                else os.path.abspath(self.input_path),
                 "input_size": size,
                 "input_sha256": sha,
                 "knowledge_version": self.knowledge_version,
@@ -148,6 +156,8 @@ class ScreenJob:
                 "output": os.path.abspath(self.output_path),
                 "trace": os.path.abspath(self.trace_path) if self.trace_path else None,
             }
+            if several:  # the names as given are in row errors, and so in the output and the fingerprint
+                self._state["input_names"] = list(self.input_paths)
         if resume:
             self._reopen()
         else:
@@ -218,10 +228,16 @@ class ScreenJob:
         missing = [key for key in REQUIRED_KEYS if key not in saved]
         if missing:
             raise KeyError(missing)
+        several = isinstance(saved.get("input"), list) or len(self.input_paths) > 1
         if saved.get("input") != self._state["input"]:
-            refuse(f"the input is a different file ({saved.get('input')} before)")
+            refuse("the list of input files changed" if several
+                   else f"the input is a different file ({saved.get('input')} before)")
+        if saved.get("input_names") != self._state.get("input_names"):
+            raise ResumeError("cannot resume: the input files are named otherwise than in the interrupted run "
+                              "(given from another folder, or spelled differently), and row errors name them; "
+                              "repeat the interrupted command exactly, from the same folder, plus --resume")
         if (saved.get("input_size"), saved.get("input_sha256")) != (self._state["input_size"], self._state["input_sha256"]):
-            refuse(f"the input file {self.input_path} changed")
+            refuse("one of the input files changed" if several else f"the input file {self.input_path} changed")
         if saved.get("knowledge_version") != self.knowledge_version:
             refuse("the knowledge base changed")
         if saved.get("trace") != self._state["trace"]:
@@ -243,11 +259,19 @@ class ScreenJob:
     def _build_tracer(self, trace_path: str, screener, command: Dict[str, Any],
                       signing_key: Optional[bytes], pseudonym_key: Optional[bytes]):
         """The Tracer for this run: a new trace, or the interrupted one continued from its checkpoint."""
-        from .trace import Tracer, TraceWriter
+        from .trace import Tracer, TraceWriter, open_private
 
-        if self.trace is None:  # a device such as /dev/null: written directly
+        if self.trace is None and len(self.input_paths) == 1:  # a device such as /dev/null: written directly
             self.tracer = Tracer.create(trace_path, screener, command, self.input_path,
                                         signing_key=signing_key, pseudonym_key=pseudonym_key)
+            return self.tracer
+        if self.trace is None:  # the same, but Tracer.create would hash only the first of several files
+            stream = open_private(trace_path)
+            try:
+                self.tracer = Tracer(stream, screener, command, self.input_sha256(), signing_key, pseudonym_key)
+            except BaseException:
+                stream.close()
+                raise
             return self.tracer
         keys = {"signing": key_check(signing_key), "pseudonym": key_check(pseudonym_key)}
         if self._trace_resume is not None:  # the keys were checked against the checkpoint in prepare()
@@ -257,11 +281,15 @@ class ScreenJob:
                                  pseudonym_key=pseudonym_key, writer=writer)
         else:
             self._state["trace_keys"] = keys
-            sha = self._state.get("input_sha256")
-            if sha is None and self.input_path != "-":
-                sha = file_fingerprint(self.input_path)[1]
-            self.tracer = Tracer(self.trace, screener, command, sha, signing_key, pseudonym_key)
+            self.tracer = Tracer(self.trace, screener, command, self.input_sha256(), signing_key, pseudonym_key)
         return self.tracer
+
+    def input_sha256(self) -> Optional[str]:
+        """The input's fingerprint for the trace's run line (the checkpoint's; None for standard input)."""
+        sha = self._state.get("input_sha256")
+        if sha is None and self.input_path != "-":
+            sha = inputs_fingerprint(self.input_paths)[1]
+        return sha
 
     def begin(self) -> None:
         """Start the trace (its run line) and write the first checkpoint: nothing screened yet."""
