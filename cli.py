@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from engine import knowledge as knowledge_module
-from engine.batch import InputError, Summary, check_output_path, open_input, run_batch
+from engine.batch import InputError, Summary, run_batch
+from engine.multi_input import ErrorRowNumbers, check_output_not_input, expand_inputs, open_inputs, summary_lines
 from engine.resume import ScreenJob
 from engine.knowledge import KnowledgeError
 from engine.outputs import output_stream, silence_stdout
@@ -67,7 +68,8 @@ def main():
 # Options of batch screening, in groups so that new options slot in beside
 # their kind (input, output, reporting) without touching the command body.
 INPUT_OPTIONS = [
-    click.argument("input_path", metavar="[INPUT]", required=False),
+    # nargs=-1: a pattern the shell expanded (unquoted) arrives as several files, and works as well.
+    click.argument("input_paths", metavar="[INPUT]...", nargs=-1),
     click.option("--example", is_flag=True, help="Screen the bundled example intake file (300 records)."),
     click.option("--encoding", default="utf-8-sig", show_default=True,
                  help="Text encoding of the input, e.g. cp1252 or latin-1 (a UTF-8 byte-order mark is accepted)."),
@@ -103,14 +105,15 @@ def options(*groups):
     return decorate
 
 
-def choose_input(input_path, example):
-    if example and input_path:
+def choose_inputs(input_paths, example):
+    """The INPUT arguments as given (files, patterns or -), or the bundled example file."""
+    if example and input_paths:
         raise UsageErrorExit2("give either INPUT or --example, not both")
     if example:
-        return example_path()
-    if not input_path:
+        return [example_path()]
+    if not input_paths:
         raise UsageErrorExit2("no input: give a CSV file, - for standard input, or --example")
-    return input_path
+    return list(input_paths)
 
 
 @contextmanager
@@ -235,20 +238,23 @@ def wants_progress(progress, quiet, stream, results_on_terminal=False):
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
               help="Run the rule engine on a Dask cluster: a scheduler address such as tcp://host:8786, "
                    "or 'local' to start one here. Needs pip install 'magscreen[dask]'.")
-def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledge_dir, trace_path, pseudonymize,
+def screen(input_paths, example, encoding, output, fmt, quiet, progress, knowledge_dir, trace_path, pseudonymize,
            resume, redact_errors, jobs, dask_address):
-    """Screen a CSV file of intake records (INPUT, or - for standard input).
+    """Screen CSV files of intake records (INPUT, or - for standard input).
 
     Every input row gives one output row, in order; rows that cannot be
-    screened are written as level 'error' with the reason. Exit status: 0 all
-    rows screened, 1 some error rows, 2 a problem with the input as a whole,
-    130 Ctrl-C, 143 SIGTERM (with -o FILE, continue with --resume).
+    screened are written as level 'error' with the reason. Several INPUT
+    files, or a quoted pattern such as 'exports/2026-*.csv', are screened as
+    one batch, in the order given (a pattern's files sorted by name); they
+    need the same columns. Exit status: 0 all rows screened, 1 some error
+    rows, 2 a problem with the input as a whole, 130 Ctrl-C, 143 SIGTERM
+    (with -o FILE, continue with --resume).
     """
     from engine.screening import Screener
 
     from engine.parallel import ParallelSetupError, check_dask, default_jobs
 
-    input_path = choose_input(input_path, example)
+    patterns = choose_inputs(input_paths, example)
     if dask_address:
         try:
             check_dask()
@@ -258,13 +264,17 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
     screener = Screener(load_knowledge_or_exit(knowledge_dir))
     stderr = sys.stderr
     show_progress = wants_progress(progress, quiet, stderr, results_on_terminal=not output and sys.stdout.isatty())
+    error_rows = ErrorRowNumbers()
     with batch_errors(), parallel_errors():
-        check_output_path(input_path, output)
-        with open_input(input_path, encoding) as source:
-            job = ScreenJob(input_path, output, trace_path, knowledge_version=screener.kb.version, options={
-                "format": fmt, "encoding": encoding, "redact_errors": redact_errors, "pseudonymize": pseudonymize})
+        paths = expand_inputs(patterns)
+        check_output_not_input(paths, output)
+        check_trace_path(trace_path, paths)
+        with open_inputs(paths, encoding) as source:
+            job = ScreenJob(paths[0], output, trace_path, knowledge_version=screener.kb.version, options={
+                "format": fmt, "encoding": encoding, "redact_errors": redact_errors, "pseudonymize": pseudonymize},
+                input_paths=paths)
             with keep_finished_rows(job, output):
-                start_trace(trace_path, pseudonymize, screener, input_path, open_trace=job.open_trace)
+                start_trace(trace_path, pseudonymize, screener, paths, open_trace=job.open_trace)
                 job.prepare(resume)
                 if job.resumed_rows:
                     click.echo(f"Resuming after row {job.resumed_rows:,}: {job.resumed_rows:,} row(s) were "
@@ -275,14 +285,17 @@ def screen(input_path, example, encoding, output, fmt, quiet, progress, knowledg
                 summary = Summary()
                 if not job.finished_already:
                     with output_stream(job.direct_output, job.output) as out:
-                        on_row, after_row, after_rows = job.row_callbacks()
+                        callbacks = job.row_callbacks()
+                        if len(paths) > 1:  # note error rows' numbers, to name their files in the summary
+                            callbacks = error_rows.wrap(*callbacks)
+                        on_row, after_row, after_rows = callbacks
                         summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=on_row,
                                             after_row=after_row, after_rows=after_rows,
                                             progress=stderr if show_progress else None,
                                             resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
                 summary = job.complete(summary)
     if not quiet:
-        for line in summary.lines():
+        for line in summary_lines(summary, source, error_rows.known()):
             click.echo(line, err=True)
     sys.exit(1 if summary.error_count else 0)
 
@@ -322,8 +335,22 @@ def knowledge_show(knowledge_dir):
 # -- audit traces (engine/trace.py writes them, engine/audit.py reads them) --
 
 
-def start_trace(trace_path, pseudonymize, screener, input_path=None, open_trace=None):
-    """Open an owner-only trace and write its run line; None without --trace."""
+def check_trace_path(trace_path, input_paths=()):
+    """The trace must not overwrite an input (a pattern may match last run's trace) or the output."""
+    if not trace_path:
+        return
+    ctx = click.get_current_context()
+    for other in (*input_paths, ctx.params.get("output"), ctx.params.get("save_path")):
+        if other and other != "-" and (os.path.realpath(other) == os.path.realpath(trace_path) or (
+                os.path.exists(other) and os.path.exists(trace_path) and os.path.samefile(other, trace_path))):
+            raise UsageErrorExit2(f"--trace {trace_path!r} is also an input or output file; give the trace its own file")
+
+
+def start_trace(trace_path, pseudonymize, screener, input_paths=(), open_trace=None):
+    """Open an owner-only trace and write its run line; None without --trace.
+
+    ``input_paths``: the input files (the interview's answers file), which the trace must not overwrite.
+    """
     from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, Tracer, key_from_env
 
     if not trace_path:
@@ -333,15 +360,13 @@ def start_trace(trace_path, pseudonymize, screener, input_path=None, open_trace=
     pseudonym_key = key_from_env(PSEUDONYM_KEY_ENV) if pseudonymize else None
     if pseudonymize and pseudonym_key is None:
         raise UsageErrorExit2(f"--pseudonymize needs a key: set the environment variable {PSEUDONYM_KEY_ENV}")
+    check_trace_path(trace_path, input_paths)
     ctx = click.get_current_context()
-    for other in (input_path, ctx.params.get("output"), ctx.params.get("save_path")):
-        if other and other != "-" and (os.path.realpath(other) == os.path.realpath(trace_path) or (
-                os.path.exists(other) and os.path.exists(trace_path) and os.path.samefile(other, trace_path))):
-            raise UsageErrorExit2(f"--trace {trace_path!r} is also an input or output file; give the trace its own file")
-    command = {"name": ctx.info_name, **{k: v for k, v in ctx.params.items() if v not in (None, False)}}
+    command = {"name": ctx.info_name, **{k: v for k, v in ctx.params.items() if v not in (None, False, ())}}
     try:
         if open_trace is not None:  # engine.resume.ScreenJob: a crash-safe part file, maybe resumed
             return open_trace(trace_path, screener, command, key_from_env(SIGNING_KEY_ENV), pseudonym_key)
+        input_path = input_paths[0] if input_paths else None
         return Tracer.create(trace_path, screener, command, input_path,
                              signing_key=key_from_env(SIGNING_KEY_ENV), pseudonym_key=pseudonym_key)
     except OSError as exc:
@@ -550,7 +575,7 @@ def interview(save_path, answers_path, fmt, record_id, ask_all, knowledge_dir, t
 
     save(session)  # fail before the first question, not after the last
     screener = Screener(kb)
-    tracer = start_trace(trace_path, pseudonymize, screener, answers_path)
+    tracer = start_trace(trace_path, pseudonymize, screener, [answers_path] if answers_path else ())
     err_colour = colour_wanted(sys.stderr)
 
     def tell(text, style):
