@@ -24,7 +24,7 @@ from .formats import CONTRACT_COLUMNS, csv_cells, csv_field, json_line, neutrali
 from .records import Record, RowError, normalise
 from .results import Result
 from .cell_screening import CellScreener
-from .screening import Screener
+from .screening import FactKey, Screener
 
 # Real exports carry long free-text cells, far beyond csv's 128 KiB default.
 # The limit stays finite so that an unclosed quote cannot pull a whole large
@@ -58,6 +58,7 @@ class InputRow:
     extras: List[str]
     error: Optional[RowError] = None
     record: Optional[Record] = None  # set once screened, so later consumers (the tracer) need not normalise again
+    key: Optional[FactKey] = None  # the record's FactKey, set with ``record``
 
 
 @dataclass
@@ -294,7 +295,8 @@ def screen_rows(rows: Iterable[InputRow], screener: Screener, redact: bool = Fal
             yield row, screener.error_result(record, redact)
         else:
             row.record = record
-            yield row, screener.screen_record(record)
+            row.key = key = screener.fact_key(record)
+            yield row, screener.result_for(record, key, screener.conclude(key))
 
 
 # -- opening the input ------------------------------------------------------

@@ -64,6 +64,7 @@ class ChunkPlan:
     header: Header
     fmt: str
     redact: bool
+    field_limit: int = FIELD_LIMIT  # the longest cell the reader takes, as in this process
 
 
 @dataclass
@@ -131,7 +132,7 @@ class TextChunkDone:
 
 def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_input: bool) -> TextChunkDone:
     """Read and screen a piece of the CSV file that starts at a row boundary (the text-chunk task)."""
-    csv.field_size_limit(FIELD_LIMIT)
+    csv.field_size_limit(plan.field_limit)
     memo = _cell_screener(plan)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     counts = {"blank_lines": 0}
@@ -478,7 +479,7 @@ def screen_text_chunks(
     header = batch_input.header
     first_line = batch_input.counts.get("header_end_line", 1) + 1
     pieces = _text_pieces(batch_input.text, first_line, chunk_chars)
-    plan = ChunkPlan(screener.kb, header, "csv", redact)
+    plan = ChunkPlan(screener.kb, header, "csv", redact, csv.field_size_limit())
     writer = _TextChunkWriter(batch_input, screener, plan, out, summary, redact, after_rows, bar)
     executor = None
     sent = 0
@@ -486,6 +487,11 @@ def screen_text_chunks(
         first = next(pieces, None)
         if first is None:
             return
+        second = next(pieces, None)
+        if second is None and not dask:  # the whole input is one piece: quicker here than starting workers
+            writer.serial([first[0]], first[1])
+            return
+        pieces = _chain([second] if second is not None else [], pieces)
         if make_executor is not None:
             executor = make_executor(plan)
         elif dask:
