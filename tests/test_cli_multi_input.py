@@ -8,6 +8,7 @@ stopped. The summary names the file of each error line it lists.
 import csv
 import hashlib
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 import engine.parallel
 import engine.resume
 from cli import main
+from engine.batch import Summary
 from tests.test_parallel import trace_records, varied_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +148,17 @@ def test_summary_error_lines_name_the_file_with_a_trace_and_with_workers(tmp_pat
         assert result.exit_code == 1, result.output
         assert [line.split(":")[0] for line in result.stderr.splitlines()[-3:]] == [
             "  a.csv line 2", "  b.csv line 3", "  b.csv line 4"]
+
+
+@pytest.mark.skipif("locate" not in inspect.signature(Summary.lines).parameters,
+                    reason="needs engine.batch.Summary to keep the row number of each error it lists")
+def test_summary_error_lines_name_the_file_when_workers_write_whole_chunks(varied_parts, tmp_path):
+    directory, paths = varied_parts
+    result = screen([directory / "v*.csv", "-o", tmp_path / "out.csv", "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    listed = [line for line in result.stderr.splitlines() if line.startswith("  ") and "more" not in line]
+    assert len(listed) == 5
+    assert all(line.startswith(f"  {directory / 'v0.csv'} line ") for line in listed), listed
 
 
 def test_one_file_keeps_its_summary_without_a_file_name(tmp_path, monkeypatch):
