@@ -3,9 +3,12 @@ verify the file against its hash chain and the current rules, and count.
 
 Everything here works from what the trace recorded (the facts the engine was
 given, its firings, the result) plus the knowledge base for titles and
-article sections. Replay goes through the same Screener as screening, so a
+article sections. Records come from engine.trace.records, which gives a
+format 2 record its shared conclusion and outcome, so the code below reads
+both formats alike. Replay goes through the same Screener as screening, so a
 difference means the rules or knowledge changed, not the audit code.
 """
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -14,8 +17,9 @@ from .intake import recommended_for, row_for_age
 from .knowledge import KnowledgeBase
 from .records import Record
 from .screening import FactKey, Screener
-from .trace import PSEUDONYM_KEY_ENV, ChainReport, Pseudonymizer, check_chain, read_lines, records, run_object
+from .trace import PSEUDONYM_KEY_ENV, ChainReport, Pseudonymizer, check_chain, dumps, read_lines, records, run_object
 
+REPLAY_MEMO_SIZE = 65536
 KIND_WORDS = {"risk_factor": "risk factor", "sign": "sign", "red_flag": "red flag"}
 BASIS_WORDS = {
     "female": "for females",
@@ -46,12 +50,16 @@ def find_records(path: str, record_id: str, pseudonym_key: Optional[bytes] = Non
     if run.get("pseudonymized"):
         if pseudonym_key is not None:
             wanted.add(Pseudonymizer(pseudonym_key)(record_id))
-    found = [entry for entry in records(path) if entry.get("record_id") in wanted]
+    found = list(records(path, select=lambda obj: obj.get("record_id") in wanted))
     if not found:
         hint = ""
         if run.get("pseudonymized") and pseudonym_key is None:
             hint = f"; record ids in this trace are pseudonymised: set {PSEUDONYM_KEY_ENV} to look up an original id"
         raise AuditError(f"no record {record_id!r} in the trace{hint}")
+    for entry in found:
+        if entry.get("unresolved"):
+            raise AuditError(f"record {entry.get('record_id')!r} cannot be explained: its {entry['unresolved']}; "
+                             "the trace is damaged (run 'magscreen audit verify')")
     return found
 
 
@@ -108,6 +116,13 @@ def intake_reason(kb: KnowledgeBase, entry: Mapping[str, Any]) -> str:
         f"{intake.get('recommended_mg')} mg recommended at age {_row_title(kb, intake.get('table_row'))} "
         f"{BASIS_WORDS.get(intake.get('basis'), '')}".rstrip()
     )
+
+
+def entry_level(entry: Mapping[str, Any]):
+    """The recorded level, or "unresolved" for a record whose shared lines the trace does not define."""
+    if entry.get("unresolved"):
+        return "unresolved"
+    return (entry.get("result") or {}).get("level")
 
 
 def record_heading(entry: Mapping[str, Any]) -> str:
@@ -180,13 +195,11 @@ def show_run(path: str, kb: KnowledgeBase) -> str:
     if run is None:
         raise AuditError(f"{path!r} does not start with a run line; is it a magscreen trace?")
     levels: Counter = Counter()
+    for entry in records(path):
+        levels[entry_level(entry)] += 1
     end = None
     for line in read_lines(path):
-        if line.obj is None:
-            continue
-        if line.obj.get("type") == "record":
-            levels[(line.obj.get("result") or {}).get("level")] += 1
-        elif line.obj.get("type") == "end":
+        if line.obj is not None and line.obj.get("type") == "end":
             end = line.obj
     command = run.get("command") or {}
     lines = [
@@ -198,6 +211,7 @@ def show_run(path: str, kb: KnowledgeBase) -> str:
         f"Input sha256: {run.get('input_sha256') or '(no input file)'}",
         f"Knowledge version: {run.get('knowledge_version')}"
         + ("" if run.get("knowledge_version") == kb.version else f" (current: {kb.version})"),
+        f"Trace format: {run.get('format')}",
         f"Record ids: {'pseudonymised' if run.get('pseudonymized') else 'as given'}; "
         f"signed: {'yes' if run.get('signed') else 'no'}",
         f"Records: {sum(levels.values())} ("
@@ -349,21 +363,38 @@ def _set_change(label: str, was: Iterable, now: Iterable) -> Optional[str]:
 
 def compare_record(entry: Mapping[str, Any], screener: Screener) -> List[str]:
     """What differs between a recorded record and its replay through the current engine."""
-    details: List[str] = []
-    facts = entry.get("facts")
     answers = entry.get("answers")
     if isinstance(answers, dict):
         key = screener.fact_key(Record(str(entry.get("record_id")), answers))
-        now_facts = key.as_dict()
-        for name in ("yes", "blank"):
-            change = _set_change(f"facts {name}", (facts or {}).get(name, ()), now_facts[name])
+    else:
+        key = FactKey.from_dict(entry.get("facts"))
+    return replay_differences(entry, screener, key)
+
+
+def facts_differences(was: Any, now: Mapping[str, Any]) -> List[str]:
+    """What differs between recorded and replayed facts, whatever kinds of fact a FactKey holds."""
+    was = was if isinstance(was, dict) else {}
+    details = []
+    for name in list(now) + [n for n in was if n not in now]:
+        before, after = was.get(name), now.get(name)
+        if before == after:
+            continue
+        if isinstance(before, list) and isinstance(after, list):
+            change = _set_change(f"facts {name}", before, after)
             if change:
                 details.append(change)
-        if (facts or {}).get("intake") != now_facts["intake"]:
-            details.append(f"facts intake: trace {(facts or {}).get('intake')}, now {now_facts['intake']}")
-    else:
-        key = FactKey.from_dict(facts)
+        else:
+            details.append(f"facts {name}: trace {before}, now {after}")
+    return details
+
+
+def replay_differences(entry: Mapping[str, Any], screener: Screener, key: FactKey) -> List[str]:
+    """What differs between a recorded entry and the current engine's conclusion for ``key``."""
+    # Compared as JSON, the form the trace holds them in (tuples become lists).
+    details = facts_differences(entry.get("facts"), json.loads(dumps(key.as_dict()))) \
+        if isinstance(entry.get("answers"), dict) else []
     now_result, now_firings = concluded(screener, key)
+    now_firings = json.loads(dumps(now_firings))
     was = entry.get("result") or {}
     if was.get("level") != now_result["level"]:
         details.append(f"level: trace {was.get('level')}, now {now_result['level']}")
@@ -406,20 +437,35 @@ def verify(path: str, screener: Screener, signing_key: Optional[bytes] = None, m
     report.trace_knowledge = run.get("knowledge_version")
     if not report.chain.ok:
         return report
+    replayed: Dict[Tuple[str, Any], List[str]] = {}  # (conclusion id, current FactKey) -> differences
     for entry in records(path):
         if (entry.get("result") or {}).get("level") == "error":
             report.error_rows += 1
             continue
         report.replayed += 1
         try:
-            details = compare_record(entry, screener)
-        except (KeyError, TypeError, ValueError) as exc:
+            details = _replay(entry, screener, replayed)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             details = [f"cannot be replayed: the record object is malformed ({type(exc).__name__}: {exc})"]
         if details:
             report.differing += 1
             if len(report.differences) < max_differences:
                 report.differences.append(Difference(record_heading(entry), details))
     return report
+
+
+def _replay(entry: Mapping[str, Any], screener: Screener, memo: Dict[Tuple[str, Any], List[str]]) -> List[str]:
+    """compare_record, once per (shared conclusion, current FactKey): format 2 records share their conclusion."""
+    conclusion, answers = entry.get("conclusion"), entry.get("answers")
+    if not isinstance(conclusion, str) or not isinstance(answers, dict):
+        return compare_record(entry, screener)
+    key = screener.fact_key(Record(str(entry.get("record_id")), answers))
+    details = memo.get((conclusion, key))
+    if details is None:
+        if len(memo) >= REPLAY_MEMO_SIZE:
+            memo.clear()
+        details = memo[(conclusion, key)] = replay_differences(entry, screener, key)
+    return details
 
 
 def verify_text(report: VerifyReport) -> str:
@@ -469,9 +515,13 @@ def stats_text(path: str, kb: KnowledgeBase, rule_names: Iterable[str]) -> str:
     levels: Counter = Counter()
     errors: List[str] = []
     screened = error_count = 0
+    unresolved = 0
     for entry in records(path):
         result = entry.get("result") or {}
-        levels[result.get("level")] += 1
+        levels[entry_level(entry)] += 1
+        if entry.get("unresolved"):
+            unresolved += 1
+            continue
         if result.get("level") == "error":
             error_count += 1
             if len(errors) < 10:
@@ -482,8 +532,11 @@ def stats_text(path: str, kb: KnowledgeBase, rule_names: Iterable[str]) -> str:
         fired.update(names)
         records_with_rule.update(set(names))
         flags.update((result.get("flags") or {}).keys())
-    total = screened + error_count
+    total = screened + error_count + unresolved
     lines = [f"Records: {total} ({screened} screened, {error_count} error rows)"]
+    if unresolved:
+        lines.append(f"Records whose shared lines are missing: {unresolved} (the trace is damaged; run "
+                     "'magscreen audit verify')")
     lines.append("Levels: " + (", ".join(f"{k} {v}" for k, v in sorted(levels.items(), key=lambda x: str(x[0])))
                                or "none"))
     lines.append("Rule firings (times fired, records):")

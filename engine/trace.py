@@ -4,16 +4,26 @@ A trace is written while records are screened, from what the engine itself
 recorded (``Result.firings``, captured by :mod:`engine.firings` from
 experta's agenda) and from the exact facts it was given
 (``Screener.fact_key``), so every record can later be explained and
-replayed. Layout: one ``run`` object, one ``record`` object per input row in
-input order (error rows included), one ``end`` object. Every object carries
-``prev`` (the previous object's hash) and ``hash`` = sha256(prev + canonical
-JSON of the object without ``hash``), so an edit, insertion, deletion,
-reordering, truncation or appended line breaks the chain. Anyone can
-recompute a plain chain, so with a signing key the end object also carries an
-HMAC of the final hash.
+replayed.
 
-This module only writes and checks files; explaining and replaying records
-is :mod:`engine.audit`.
+Format 2 (written now) keeps what many records share out of the record
+lines: an ``outcome`` line holds firings and result summary, a
+``conclusion`` line holds the facts the engine was given plus the id of its
+outcome, and each ``record`` line holds only the record's own id, row and
+answers plus the id of its conclusion. A shared line is written the first
+time a record needs it (and again once the writer's bounded memory of what
+it wrote has forgotten it); its ``id`` is the sha256 of its content, so a
+record is bound to exactly that content. Format 1 (every record
+self-contained) is still read, and written on request.
+
+Every line carries ``prev`` (the previous line's hash) and ``hash`` =
+sha256(prev + canonical JSON of the line without ``hash``), so an edit,
+insertion, deletion, reordering, truncation or appended line breaks the
+chain. Anyone can recompute a plain chain, so with a signing key the end line
+also carries an HMAC of the final hash.
+
+This module only writes, reads and checks files; explaining and replaying
+records is :mod:`engine.audit`.
 """
 import hashlib
 import hmac
@@ -31,12 +41,31 @@ from .compat import EXPERTA_VERSION
 from .records import Record, RowError, normalise
 from .results import Result
 
-TRACE_FORMAT = 1
+TRACE_FORMAT = 2
+FORMATS = (1, 2)
 ZERO_HASH = "0" * 64
 SIGNING_KEY_ENV = "MAGSCREEN_TRACE_KEY"
 PSEUDONYM_KEY_ENV = "MAGSCREEN_PSEUDONYM_KEY"
 OWNER_ONLY = 0o600
-SHARED_CACHE_SIZE = 8192  # about 2.5 kB each: a bounded ~20 MB
+
+# Shared lines and what refers to them: a line of type T names the id of a
+# line of type R in its field R (record.conclusion, conclusion.outcome).
+SHARED_TYPES = ("outcome", "conclusion")
+REFERENCES = {"record": "conclusion", "conclusion": "outcome"}
+ENVELOPE = ("type", "id", "prev", "hash")  # what a shared line's id does not cover
+
+# The writer's memory of the shared lines it wrote (least recently used
+# first out). A record whose conclusion is not among the last
+# CONCLUSION_WINDOW conclusions used gets its conclusion line (again), and
+# likewise outcomes; this keeps the writer's memory flat and every
+# reference within reach of a reader that streams the file.
+CONCLUSION_WINDOW = 65536
+OUTCOME_WINDOW = 16384
+# Caches that only save work (the lines written do not depend on them).
+KEY_MEMO_SIZE = 32768  # FactKey -> its conclusion and outcome ids, ~0.7 kB each
+OUTCOME_MEMO_SIZE = 65536  # engine key and summary -> outcome id
+SUMMARY_MEMO_SIZE = 4096
+FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
 
 # -- hashing ---------------------------------------------------------------
@@ -53,10 +82,34 @@ def canonical(obj: Mapping[str, Any]) -> str:
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-dumps = _CANONICAL.encode  # one JSON value in canonical form (the settings of canonical())
 
 
-@lru_cache(maxsize=64)
+def _no_default(value):
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+def _reused_encoder():
+    """dumps() with the settings of canonical(), reusing one C encoder (JSONEncoder.encode builds one per call)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the plain encoder gives the same text
+        return _CANONICAL.encode
+    encode = make(None, _no_default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+
+    def dumps(value) -> str:
+        if value.__class__ is str:
+            return json.encoder.encode_basestring(value)
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+dumps = _reused_encoder()  # one JSON value in canonical form (the settings of canonical())
+_string = json.encoder.encode_basestring  # what dumps does for a str (ensure_ascii=False)
+_float_repr = float.__repr__
+_int_repr = int.__repr__
+
+
+@lru_cache(maxsize=256)
 def _key_text(key: str) -> str:
     return dumps(key) + ":"
 
@@ -65,13 +118,22 @@ def canonical_from_parts(parts: Mapping[str, str]) -> str:
     """Canonical JSON of an object whose values are already canonical JSON texts.
 
     Equal to ``canonical`` of the parsed object; it lets the tracer serialise
-    what is shared between records (facts, firings, result) once per FactKey.
+    what is shared between records once.
     """
     return "{" + ",".join(_key_text(k) + parts[k] for k in sorted(parts)) + "}"
 
 
 def chain_hash(prev: str, canonical_text: str) -> str:
     return hashlib.sha256((prev + canonical_text).encode("utf-8")).hexdigest()
+
+
+def content_id(obj: Mapping[str, Any]) -> str:
+    """The id of a shared line: sha256 of the canonical JSON of its content (the line minus type, id, prev, hash)."""
+    return text_id(canonical({k: v for k, v in obj.items() if k not in ENVELOPE}))
+
+
+def text_id(content_text: str) -> str:
+    return hashlib.sha256(content_text.encode("utf-8")).hexdigest()
 
 
 def signature(key: bytes, final_hash: str) -> str:
@@ -92,7 +154,102 @@ class Pseudonymizer:
         self._key = key
 
     def __call__(self, record_id: str) -> str:
-        return hmac.new(self._key, record_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, record_id.encode("utf-8"), "sha256").hex()
+
+
+# -- canonical pieces, memoised --------------------------------------------
+
+
+class AnswersText:
+    """The canonical JSON of a record's answers, built from memoised per-field pieces.
+
+    ``'"field":value'`` is looked up once per field and value kind (yes, no,
+    unknown, a word) and only numbers are formatted per record; the result
+    is exactly ``dumps(answers)``. Anything unusual falls back to ``dumps``.
+    """
+
+    def __init__(self):
+        self._orders: Dict[Tuple, Optional[Tuple[Tuple[str, Dict[Any, str], str], ...]]] = {}
+
+    def __call__(self, answers: Mapping[str, Any]) -> str:
+        names = tuple(answers)
+        order = self._orders.get(names)
+        if order is None:
+            if names in self._orders or len(self._orders) >= 64:
+                return dumps(dict(answers))
+            order = self._orders[names] = self._order(names)
+            if order is None:
+                return dumps(dict(answers))
+        pieces = []
+        add = pieces.append
+        for name, known, prefix in order:
+            value = answers[name]
+            kind = value.__class__
+            if kind is bool or kind is str or value is None:  # True == 1 == 1.0: only these kinds are memoised
+                piece = known.get(value)
+                if piece is None:
+                    piece = prefix + dumps(value)
+                    if len(known) < 64:
+                        known[value] = piece
+            elif kind is float and value - value == 0.0:  # finite: json writes float.__repr__
+                piece = prefix + _float_repr(value)
+            elif kind is int:
+                piece = prefix + _int_repr(value)
+            else:
+                piece = prefix + dumps(value)
+            add(piece)
+        return "{" + ",".join(pieces) + "}"
+
+    @staticmethod
+    def _order(names: Tuple) -> Optional[Tuple[Tuple[str, Dict[Any, str], str], ...]]:
+        if not all(isinstance(name, str) for name in names):
+            return None
+        return tuple((name, {}, _string(name) + ":") for name in sorted(names))
+
+
+class FiringsText:
+    """The canonical JSON of a run's firings (``[f.as_dict() for f in firings]``), from memoised pieces.
+
+    Equal facts are one shared dict (engine.firings), so each fact dict is
+    serialised once, and each firing once per (seq, rule, its facts); the
+    memo holds the dicts it keys by id, so an id is never reused meanwhile.
+    """
+
+    SIZE = 65536
+
+    def __init__(self):
+        self._facts: Dict[int, Tuple[Any, str]] = {}
+        self._firings: Dict[Tuple, Tuple[Any, Any, str]] = {}
+
+    def __call__(self, firings) -> str:
+        return "[" + ",".join([self._firing(f) for f in firings]) + "]"
+
+    def _firing(self, firing) -> str:
+        key = (firing.seq, firing.rule, tuple(map(id, firing.matched)), tuple(map(id, firing.declared)))
+        known = self._firings.get(key)
+        if known is None:
+            text = self._firing_text(firing)
+            if len(self._firings) >= self.SIZE:
+                self._firings.clear()
+            known = self._firings[key] = (firing.matched, firing.declared, text)  # holds the very dicts keyed by id
+        return known[2]
+
+    def _firing_text(self, firing) -> str:
+        return canonical_from_parts({
+            name: ("[" + ",".join([self._fact(d) for d in value]) + "]") if name in ("matched", "declared")
+            else dumps(value)
+            for name, value in firing.as_dict().items()
+        })
+
+    def _fact(self, data) -> str:
+        known = self._facts.get(id(data))
+        if known is not None and known[0] is data:
+            return known[1]
+        text = dumps(data)
+        if len(self._facts) >= self.SIZE:
+            self._facts.clear()
+        self._facts[id(data)] = (data, text)
+        return text
 
 
 # -- files -----------------------------------------------------------------
@@ -158,7 +315,7 @@ class TraceWriter:
         return self._write_text(canonical(obj))
 
     def _write_text(self, text: str) -> str:
-        digest = chain_hash(self.prev, text)
+        digest = hashlib.sha256((self.prev + text).encode("utf-8")).hexdigest()
         # The line is the canonical text with the hash appended as the last key.
         self.stream.write(text[:-1] + ',"hash":"' + digest + '"}\n')
         self.prev = digest
@@ -175,6 +332,24 @@ class TraceWriter:
         """Like write_record, from values already serialised with :func:`dumps`."""
         self.records += 1
         return self._write_text(canonical_from_parts({**parts, "type": '"record"', "prev": dumps(self.prev)}))
+
+    def write_record_ref(self, record_id: str, row: str, answers: str, conclusion: str) -> str:
+        """A format 2 record line from canonical texts (``conclusion`` is the bare id); the hot path."""
+        self.records += 1
+        return self._write_text(
+            '{"answers":' + answers + ',"conclusion":"' + conclusion + '","prev":"' + self.prev
+            + '","record_id":' + record_id + ',"row":' + row + ',"type":"record"}'
+        )
+
+    def write_outcome(self, outcome_id: str, firings: str, result: str) -> str:
+        """An outcome line from canonical texts: what the engine did (firings) and concluded (result)."""
+        return self._write_text('{"firings":' + firings + ',"id":"' + outcome_id + '","prev":"' + self.prev
+                                + '","result":' + result + ',"type":"outcome"}')
+
+    def write_conclusion(self, conclusion_id: str, facts: str, outcome_id: str) -> str:
+        """A conclusion line from canonical texts: the facts the engine was given and the id of its outcome."""
+        return self._write_text('{"facts":' + facts + ',"id":"' + conclusion_id + '","outcome":"' + outcome_id
+                                + '","prev":"' + self.prev + '","type":"conclusion"}')
 
     def write_end(self) -> str:
         end: Dict[str, Any] = {"type": "end", "records": self.records, "final_hash": self.prev}
@@ -194,10 +369,11 @@ def run_info(
     input_sha256: Optional[str] = None,
     pseudonymized: bool = False,
     signed: bool = False,
+    trace_format: int = TRACE_FORMAT,
 ) -> Dict[str, Any]:
     """The fields of the run object: what produced the trace, from what."""
     return {
-        "format": TRACE_FORMAT,
+        "format": trace_format,
         "magscreen_version": magscreen_version(),
         "knowledge_version": kb_version,
         "experta_version": EXPERTA_VERSION,
@@ -229,6 +405,51 @@ def error_entry(record_id: str, row: Optional[int], result: Result, error: Optio
     return {"record_id": record_id, "row": row, "answers": None, "facts": None, "firings": [], "result": summary}
 
 
+class SharedWindow:
+    """Which shared lines a reader can still be sure of: the last ``size`` ids used, most recent last.
+
+    The writer asks ``use(id)`` before it refers to a line: False means the
+    line must be written (again). Replaying a trace's lines through
+    :meth:`Tracer.continue_from` rebuilds the same window, so a resumed run
+    writes what an uninterrupted run writes.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._ids: "OrderedDict[str, None]" = OrderedDict()
+
+    def use(self, shared_id: str) -> bool:
+        ids = self._ids
+        if shared_id in ids:
+            ids.move_to_end(shared_id)
+            return True
+        ids[shared_id] = None
+        if len(ids) > self.size:
+            ids.popitem(last=False)
+        return False
+
+    def touch(self, shared_id: str) -> None:
+        """Note a use without defining the id (a reference read back from a file)."""
+        if shared_id in self._ids:
+            self._ids.move_to_end(shared_id)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def _plain(key):
+    """A memo key for a FactKey: its attribute values (plain tuples the garbage collector can skip), or itself."""
+    values = getattr(key, "__dict__", None)
+    if values is None:
+        return key
+    plain = tuple(values.values())
+    try:
+        hash(plain)
+    except TypeError:
+        return key
+    return plain
+
+
 class Tracer:
     """Writes one trace for a run: the run object now, a record per result, the end on ``finish``.
 
@@ -245,11 +466,24 @@ class Tracer:
         signing_key: Optional[bytes] = None,
         pseudonym_key: Optional[bytes] = None,
         writer: Optional[TraceWriter] = None,
+        trace_format: int = TRACE_FORMAT,
     ):
+        if trace_format not in FORMATS:
+            raise ValueError(f"trace format {trace_format!r} is not one of {FORMATS}")
         self.screener = screener
+        self.trace_format = trace_format
         self.pseudonym = Pseudonymizer(pseudonym_key) if pseudonym_key else None
         self.writer = writer or TraceWriter(stream, signing_key=signing_key)
-        self._shared: "OrderedDict[Any, Tuple[str, str, str]]" = OrderedDict()  # FactKey -> JSON texts, LRU
+        self.conclusions = SharedWindow(CONCLUSION_WINDOW)
+        self.outcomes = SharedWindow(OUTCOME_WINDOW)
+        self._answers_text = AnswersText()
+        self._firings_text = FiringsText()
+        # Caches, bounded; the lines written do not depend on them.
+        self._by_key: "OrderedDict[Any, Tuple[str, str]]" = OrderedDict()  # FactKey -> (conclusion id, outcome id)
+        self._outcome_ids: "OrderedDict[Tuple, Tuple[str, Any]]" = OrderedDict()  # (engine key, summary) -> outcome
+        self._engine_key = getattr(screener, "engine_key", None)
+        self._summaries: Dict[Tuple, str] = {}
+        self._format1: "OrderedDict[Any, Tuple[str, str, str]]" = OrderedDict()
         if writer is None:
             self.writer.write_run(
                 run_info(
@@ -258,34 +492,146 @@ class Tracer:
                     input_sha256,
                     pseudonymized=self.pseudonym is not None,
                     signed=signing_key is not None,
+                    trace_format=trace_format,
                 )
             )
 
     @classmethod
     def create(cls, path: str, screener, command: Mapping[str, Any], input_path: Optional[str] = None,
-               signing_key: Optional[bytes] = None, pseudonym_key: Optional[bytes] = None) -> "Tracer":
+               signing_key: Optional[bytes] = None, pseudonym_key: Optional[bytes] = None,
+               trace_format: int = TRACE_FORMAT) -> "Tracer":
         """Open ``path`` owner-only and write the run object."""
         input_sha256 = file_sha256(input_path) if input_path and input_path != "-" else None
         stream = open_private(path)
         try:
-            return cls(stream, screener, command, input_sha256, signing_key, pseudonym_key)
+            return cls(stream, screener, command, input_sha256, signing_key, pseudonym_key,
+                       trace_format=trace_format)
         except BaseException:
             stream.close()
             raise
 
+    def continue_from(self, path: str) -> None:
+        """Remember the shared lines an interrupted run already wrote to ``path`` (before resuming into it).
+
+        Replays each line's use of the windows exactly as :meth:`record`
+        made it, so the continued trace is the one an uninterrupted run
+        writes. Lines the writer would not have written are ignored.
+        """
+        for line in read_lines(path):
+            obj = line.obj
+            if obj is None:
+                continue
+            kind = obj.get("type")
+            if kind == "outcome" and isinstance(obj.get("id"), str):
+                self.outcomes.use(obj["id"])
+            elif kind == "conclusion" and isinstance(obj.get("id"), str):
+                if isinstance(obj.get("outcome"), str):
+                    self.outcomes.touch(obj["outcome"])
+                self.conclusions.use(obj["id"])
+            elif kind == "record" and isinstance(obj.get("conclusion"), str):
+                self.conclusions.touch(obj["conclusion"])
+
     def _id(self, record_id: str) -> str:
         return self.pseudonym(record_id) if self.pseudonym else record_id
 
-    def record(self, record: Record, result: Result, row: Optional[int] = None) -> None:
-        key = self.screener.fact_key(record)
-        shared = self._shared.get(key)
-        if shared is not None:
-            self._shared.move_to_end(key)
+    def record(self, record: Record, result: Result, row: Optional[int] = None, key=None) -> None:
+        """Trace one screened record; ``key`` is its FactKey when the caller already has it."""
+        if key is None:
+            key = self.screener.fact_key(record)
+        if self.trace_format == 1:
+            self._record_format1(record, result, row, key)
+            return
+        memo_key = _plain(key)
+        known = self._by_key.get(memo_key)
+        facts = outcome = None
+        if known is None:
+            outcome_id, outcome = self._outcome_id(key, result)
+            facts = dumps(key.as_dict())
+            known = (text_id('{"facts":' + facts + ',"outcome":"' + outcome_id + '"}'), outcome_id)
+            memo = self._by_key
+            memo[memo_key] = known
+            if len(memo) > KEY_MEMO_SIZE:
+                memo.popitem(last=False)
+        conclusion_id, outcome_id = known
+        if not self.conclusions.use(conclusion_id):
+            if not self.outcomes.use(outcome_id):
+                if outcome is None:
+                    outcome = self._outcome_parts(result, outcome_id)
+                self.writer.write_outcome(outcome_id, *outcome)
+            if facts is None:
+                facts = dumps(key.as_dict())
+            self.writer.write_conclusion(conclusion_id, facts, outcome_id)
+        record_id = self._id(record.record_id)
+        self.writer.write_record_ref(
+            _string(record_id) if record_id.__class__ is str else dumps(record_id),
+            _int_repr(row) if row.__class__ is int else dumps(row),
+            self._answers_text(record.answers),
+            conclusion_id,
+        )
+
+    @staticmethod
+    def _summary_key(result: Result) -> Tuple:
+        """What result_summary reads, as a hashable value."""
+        if result.level == "error":
+            return (result.level, result.error, result.error_field)
+        return (result.level, tuple([(f.id, f.fields) for f in result.flags]),
+                tuple([(n.id, n.fields) for n in result.notes]), result.missing)
+
+    def _summary_text(self, result: Result, summary_key: Optional[Tuple] = None) -> str:
+        """``dumps(result_summary(result))``, memoised."""
+        if summary_key is None:
+            summary_key = self._summary_key(result)
+        text = self._summaries.get(summary_key)
+        if text is None:
+            text = dumps(result_summary(result))
+            if len(self._summaries) >= SUMMARY_MEMO_SIZE:
+                self._summaries.clear()
+            self._summaries[summary_key] = text
+        return text
+
+    def _outcome_id(self, key, result: Result) -> Tuple[str, Optional[Tuple[str, str]]]:
+        """The outcome id of ``result``, and (firings text, summary text) when they had to be built.
+
+        A Screener concludes the same for every FactKey with the same engine
+        key (its memo key), so the id is memoised on that (plain data: no
+        work for the garbage collector); without ``engine_key``, on the
+        identity of the firings tuple, which the memo then holds.
+        """
+        summary_key = self._summary_key(result)
+        firings = result.firings
+        engine_key = self._engine_key(key) if self._engine_key is not None else None
+        if engine_key is not None:
+            memo_key = (engine_key, summary_key)
+            known = self._outcome_ids.get(memo_key)
+            if known is not None and known[1] == len(firings):
+                return known[0], None
         else:
+            memo_key = (id(firings), summary_key)
+            known = self._outcome_ids.get(memo_key)
+            if known is not None and known[1] is firings:
+                return known[0], None
+        parts = (self._firings_text(firings), self._summary_text(result, summary_key))
+        outcome_id = text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}")
+        memo = self._outcome_ids
+        memo[memo_key] = (outcome_id, len(firings) if engine_key is not None else firings)
+        if len(memo) > OUTCOME_MEMO_SIZE:
+            memo.popitem(last=False)
+        return outcome_id, parts
+
+    def _outcome_parts(self, result: Result, outcome_id: str) -> Tuple[str, str]:
+        """(firings text, summary text) of ``result``, which must be the outcome ``outcome_id``."""
+        parts = (self._firings_text(result.firings), self._summary_text(result))
+        if text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}") != outcome_id:
+            raise ValueError("the result's firings and summary differ from those traced for its facts")
+        return parts
+
+    def _record_format1(self, record: Record, result: Result, row: Optional[int], key) -> None:
+        shared = self._format1.get(key)
+        if shared is None:
             # Same facts, same conclusion: serialise what the engine did once per FactKey.
-            if len(self._shared) >= SHARED_CACHE_SIZE:
-                self._shared.popitem(last=False)
-            shared = self._shared[key] = (
+            if len(self._format1) >= FORMAT1_MEMO_SIZE:
+                self._format1.popitem(last=False)
+            shared = self._format1[key] = (
                 dumps(key.as_dict()),
                 dumps([f.as_dict() for f in result.firings]),
                 dumps(result_summary(result)),
@@ -306,15 +652,15 @@ class Tracer:
         self.writer.write_record(error_entry(self._id(result.record_id), row, result, message))
 
     def on_row(self, row, result: Result) -> None:
-        """``run_batch`` callback: re-normalise the row to record what the engine saw."""
+        """``run_batch`` callback: trace the Record (and FactKey) the row was screened as."""
         if result.level == "error":
             error = row.error if row.error is not None else normalise(row.answers, row.number)
             self.record_error(result, row.number, error if isinstance(error, RowError) else None)
             return
-        record = getattr(row, "record", None)  # a front end may hand over the Record it screened
+        record = getattr(row, "record", None)  # a front end may hand over the Record it screened ...
         if record is None:
             record = normalise(row.answers, row.number)
-        self.record(record, result, row.number)
+        self.record(record, result, row.number, getattr(row, "fact_key", None))  # ... and its FactKey
 
     def finish(self) -> None:
         self.writer.write_end()
@@ -323,17 +669,18 @@ class Tracer:
         self.writer.stream.close()
 
 
-def write_trace_for_rows(rows: Iterable[Mapping[str, Any]], path: str, screener=None) -> int:
+def write_trace_for_rows(rows: Iterable[Mapping[str, Any]], path: str, screener=None,
+                         trace_format: int = TRACE_FORMAT) -> int:
     """Screen raw answer mappings into a trace at ``path``; returns the rows written.
 
-    A small entry point for benchmarks: compare its time with screening the
-    same rows without a trace.
+    A small entry point for benchmarks and tests: compare its time with
+    screening the same rows without a trace.
     """
     if screener is None:
         from .screening import Screener
 
         screener = Screener()
-    tracer = Tracer.create(path, screener, {"name": "write_trace_for_rows"})
+    tracer = Tracer.create(path, screener, {"name": "write_trace_for_rows"}, trace_format=trace_format)
     count = 0
     try:
         for count, raw in enumerate(rows, start=1):
@@ -348,7 +695,7 @@ def write_trace_for_rows(rows: Iterable[Mapping[str, Any]], path: str, screener=
     return count
 
 
-# -- reading and checking --------------------------------------------------
+# -- reading ---------------------------------------------------------------
 
 
 class TraceReadError(Exception):
@@ -360,46 +707,151 @@ class Line:
     number: int
     obj: Optional[Dict[str, Any]]  # None when the line is not a JSON object
     problem: str = ""
+    offset: int = 0  # where the line starts in the file, in bytes
 
 
-def read_lines(path: str) -> Iterator[Line]:
-    """Each physical line of the trace, parsed; streaming, so traces may be large."""
+def _open_trace(path: str):
     try:
-        stream = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise TraceReadError(f"trace file {path!r} does not exist; check the path") from None
     except IsADirectoryError:
         raise TraceReadError(f"{path!r} is a directory; give a trace file (.jsonl)") from None
     except PermissionError:
         raise TraceReadError(f"trace file {path!r} cannot be read (permission denied)") from None
+
+
+def _parse(number: int, raw: bytes, offset: int) -> Line:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Line(number, None, "is not UTF-8 text", offset)
+    if not text.strip():
+        return Line(number, None, "is empty", offset)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return Line(number, None, "is not valid JSON (edited, or cut short)", offset)
+    if not isinstance(obj, dict):
+        return Line(number, None, "is not a JSON object", offset)
+    return Line(number, obj, "", offset)
+
+
+def read_lines(path: str) -> Iterator[Line]:
+    """Each physical line of the trace, parsed; streaming, so traces may be large."""
+    stream = _open_trace(path)
     with stream:
+        offset = 0
         for number, raw in enumerate(stream, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                if number == 1:
-                    raise TraceReadError(f"{path!r} is not a magscreen trace (not UTF-8 text)") from None
-                yield Line(number, None, "is not UTF-8 text")
-                continue
-            if not text.strip():
-                yield Line(number, None, "is empty")
-                continue
-            try:
-                obj = json.loads(text)
-            except ValueError:
-                yield Line(number, None, "is not valid JSON (edited, or cut short)")
-                continue
-            if not isinstance(obj, dict):
-                yield Line(number, None, "is not a JSON object")
-                continue
-            yield Line(number, obj)
+            line = _parse(number, raw, offset)
+            if number == 1 and line.problem == "is not UTF-8 text":
+                raise TraceReadError(f"{path!r} is not a magscreen trace (not UTF-8 text)")
+            offset += len(raw)
+            yield line
 
 
-def records(path: str) -> Iterator[Dict[str, Any]]:
-    """The record objects of a trace, in order (no checking; see check_chain)."""
-    for line in read_lines(path):
-        if line.obj is not None and line.obj.get("type") == "record":
-            yield line.obj
+def short_id(shared_id: Any) -> str:
+    return shared_id[:12] if isinstance(shared_id, str) else repr(shared_id)
+
+
+class SharedLines:
+    """The outcome and conclusion lines of one trace, found by id while the file is streamed.
+
+    Only each id's type, line number and byte offset are kept; contents come
+    from a small cache of parsed lines or are read back from the file, so
+    memory grows with the number of distinct shared lines, not their size.
+    The latest definition of an id wins (a rewritten line has the same
+    content, or the chain check says otherwise).
+    """
+
+    CACHE_SIZE = 2048
+
+    def __init__(self, path: str):
+        self.path = path
+        self._where: Dict[str, Tuple[str, int, int]] = {}  # id -> (type, line number, offset)
+        self._cache: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
+        self._stream = None
+
+    def note(self, line: Line) -> None:
+        """Call with every line, in order."""
+        obj = line.obj
+        if obj is None or obj.get("type") not in SHARED_TYPES or not isinstance(obj.get("id"), str):
+            return
+        self._where[obj["id"]] = (obj["type"], line.number, line.offset)
+        self._remember(obj["id"], obj)
+
+    def _remember(self, shared_id: str, obj: Dict[str, Any]) -> None:
+        self._cache[shared_id] = obj
+        self._cache.move_to_end(shared_id)
+        if len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def get(self, kind: str, shared_id: Any) -> Optional[Dict[str, Any]]:
+        """The ``kind`` line with this id defined so far, or None."""
+        if not isinstance(shared_id, str):
+            return None
+        where = self._where.get(shared_id)
+        if where is None or where[0] != kind:
+            return None
+        obj = self._cache.get(shared_id)
+        if obj is None:
+            if self._stream is None:
+                self._stream = _open_trace(self.path)
+            self._stream.seek(where[2])
+            obj = _parse(where[1], self._stream.readline(), where[2]).obj
+            if obj is None or obj.get("id") != shared_id:
+                return None  # the file changed while it was read
+            self._remember(shared_id, obj)
+        else:
+            self._cache.move_to_end(shared_id)
+        return obj
+
+    def expand(self, obj: Dict[str, Any]) -> Dict[str, Any]:
+        """A record object as a self-contained (format 1) entry: facts, firings and result filled in.
+
+        A format 2 entry keeps its ``conclusion`` id; one whose conclusion or
+        outcome is not defined before it has ``unresolved`` (a description)
+        and no facts, firings or result.
+        """
+        if "conclusion" not in obj:
+            return obj
+        entry = dict(obj)
+        conclusion = self.get("conclusion", obj["conclusion"])
+        outcome = self.get("outcome", conclusion.get("outcome")) if conclusion is not None else None
+        if outcome is None:
+            missing = ("conclusion " + short_id(obj["conclusion"]) if conclusion is None
+                       else "outcome " + short_id(conclusion.get("outcome")))
+            entry.update(facts=None, firings=[], result={}, unresolved=f"{missing} is not defined before it")
+            return entry
+        entry.update(facts=conclusion.get("facts"), firings=outcome.get("firings"), result=outcome.get("result"))
+        return entry
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+
+def records(path: str, select=None) -> Iterator[Dict[str, Any]]:
+    """The record entries of a trace, in order, each self-contained (see SharedLines.expand); no checking.
+
+    ``select(obj)``, given the record line as written, skips the records it
+    returns false for before their shared lines are looked up.
+    """
+    shared = SharedLines(path)
+    try:
+        for line in read_lines(path):
+            obj = line.obj
+            if obj is None:
+                continue
+            kind = obj.get("type")
+            if kind == "record":
+                if select is None or select(obj):
+                    yield shared.expand(obj)
+            elif kind in SHARED_TYPES:
+                shared.note(line)
+    finally:
+        shared.close()
 
 
 def run_object(path: str) -> Optional[Dict[str, Any]]:
@@ -410,10 +862,14 @@ def run_object(path: str) -> Optional[Dict[str, Any]]:
     return None
 
 
+# -- checking --------------------------------------------------------------
+
+
 @dataclass
 class ChainReport:
     lines: int = 0
     records: int = 0
+    shared: int = 0  # outcome and conclusion lines
     problems: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     signed: bool = False
@@ -429,11 +885,26 @@ def _describe(obj: Mapping[str, Any]) -> str:
     kind = obj.get("type")
     if kind == "record":
         return f"record {obj.get('record_id')!r}"
+    if kind in SHARED_TYPES:
+        return f"{kind} {short_id(obj.get('id'))}"
     return f"{kind} line" if isinstance(kind, str) else "line"
 
 
+def _reference_problem(kind: str, ref: Any, defined: Mapping[str, Tuple[str, int, Optional[str]]]) -> Optional[str]:
+    """Why a reference to a ``kind`` line cannot be trusted, or None."""
+    if not isinstance(ref, str):
+        return f"has no {kind} id"
+    found = defined.get(ref)
+    if found is None or found[0] != kind:
+        return (f"refers to {kind} {short_id(ref)}, which is not defined before it: "
+                "a line was deleted or moved, or the id was edited")
+    if found[2] is not None:
+        return f"refers to {kind} {short_id(ref)} on line {found[1]}, which {found[2]}"
+    return None
+
+
 def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: int = 20) -> ChainReport:
-    """Check every hash link, the run/record/end layout, the count and the signature."""
+    """Check every hash link, every shared id and reference, the layout, the count and the signature."""
     report = ChainReport()
     expected_prev: Optional[str] = ZERO_HASH
     previous_line = 0
@@ -441,6 +912,7 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
     end_line = 0
     unexplained: List[Tuple[int, str, int]] = []  # (line, its prev, line before it)
     problems: List[Tuple[int, str]] = []
+    defined: Dict[str, Tuple[str, int, Optional[str]]] = {}  # shared id -> (type, line, why it is broken or None)
 
     def problem(line_no: int, text: str) -> None:
         problems.append((line_no, text))
@@ -457,7 +929,8 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
             problem(line.number, f"line {line.number} has no prev/hash: it was not written by magscreen or was edited")
             expected_prev = None
             continue
-        if chain_hash(prev, canonical(obj)) != claimed:
+        edited = chain_hash(prev, canonical(obj)) != claimed
+        if edited:
             problem(line.number, f"line {line.number} ({_describe(obj)}) was edited: its content does not match its hash")
         if expected_prev is not None and prev != expected_prev:
             unexplained.append((line.number, prev, previous_line))
@@ -467,6 +940,12 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
             problem(line.number, f"line {line.number} comes after the end line (line {end_line}): lines were appended")
         if line.number == 1 and kind != "run":
             problem(1, "line 1 is not the run line: the start of the trace is missing or was replaced")
+        reference = REFERENCES.get(kind)
+        why = None
+        if reference is not None and (kind != "record" or reference in obj):  # error rows are self-contained
+            why = _reference_problem(reference, obj.get(reference), defined)
+            if why is not None:
+                problem(line.number, f"line {line.number} ({_describe(obj)}) {why}")
         if kind == "run":
             if line.number != 1:
                 problem(line.number, f"line {line.number} is a second run line: traces were joined or lines inserted")
@@ -475,6 +954,18 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
         elif kind == "record":
             if end is None:
                 report.records += 1
+        elif kind in SHARED_TYPES:
+            report.shared += 1
+            shared_id = obj.get("id")
+            broken = "was edited" if edited else why
+            if not isinstance(shared_id, str):
+                problem(line.number, f"line {line.number} ({kind} line) has no id: it was edited")
+                continue
+            if not edited and content_id(obj) != shared_id:
+                problem(line.number, f"line {line.number} ({_describe(obj)}) does not match its id: "
+                                     "its content or its id was edited")
+                broken = "does not match its id"
+            defined[shared_id] = (kind, line.number, broken)
         elif kind == "end":
             if end is None:
                 end, end_line = obj, line.number
@@ -544,6 +1035,7 @@ __all__ = [
     "TraceWriter",
     "Tracer",
     "Pseudonymizer",
+    "SharedLines",
     "open_private",
     "check_chain",
     "read_lines",
@@ -551,4 +1043,5 @@ __all__ = [
     "write_trace_for_rows",
     "SIGNING_KEY_ENV",
     "PSEUDONYM_KEY_ENV",
+    "TRACE_FORMAT",
 ]

@@ -14,7 +14,7 @@ from engine.fields import YES_NO_FIELDS
 from engine.knowledge import load_default
 from engine.screening import Screener
 from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, write_trace_for_rows
-from tests.test_trace import lines_of, objects, recompute_chain, screen_with_trace
+from tests.test_trace import downgrade, lines_of, objects, recompute_chain, screen_with_trace
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def test_show_accepts_the_original_id_on_a_pseudonymised_trace_only_with_the_key
     _, trace = screen_with_trace(tmp_path, "--pseudonymize", env=env)
     with_key = audit("show", str(trace), "--record", "r1", env=env)
     assert with_key.exit_code == 0, with_key.output
-    pseudonym = objects(trace)[1]["record_id"]
+    pseudonym = next(o["record_id"] for o in objects(trace) if o["type"] == "record")
     assert with_key.output.splitlines()[0] == f"Record {pseudonym} (row 1): level high"
     without = audit("show", str(trace), "--record", "r1")
     assert without.exit_code == 2
@@ -161,7 +161,7 @@ def test_verify_intact_trace(trace):
     result = audit("verify", str(trace))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "Hash chain: OK (7 lines, 5 records, not signed)",
+        f"Hash chain: OK ({len(lines_of(trace))} lines, 5 records, not signed)",
         f"Replay: 4 records replayed with knowledge {load_default().version[:16]}; 1 error row(s) not replayed",
         "OK: the chain is intact and every record replays to the same firings and result.",
     ]
@@ -174,16 +174,29 @@ CHAIN_FAILED = ("FAILED: the hash chain is broken: the trace was edited, truncat
 @pytest.mark.parametrize(
     "name,transform,message",
     [
-        ("edited value", lambda ls: [ls[0], ls[1].replace('"level":"high"', '"level":"low"'), *ls[2:]],
-         "line 2 (record 'r1') was edited: its content does not match its hash"),
+        # line 2 is record r1's outcome (level high), line 3 its conclusion, line 4 the record
+        ("edited outcome", lambda ls: [ls[0], ls[1].replace('"level":"high"', '"level":"low"'), *ls[2:]],
+         "line 2 (outcome {outcome}) was edited: its content does not match its hash"),
+        ("record of an edited outcome", lambda ls: [ls[0], ls[1].replace('"level":"high"', '"level":"low"'), *ls[2:]],
+         "line 4 (record 'r1') refers to conclusion {conclusion} on line 3, which refers to outcome {outcome} on "
+         "line 2, which was edited"),
+        ("edited record", lambda ls: [*ls[:3], ls[3].replace('"diabetes":true', '"diabetes":false'), *ls[4:]],
+         "line 4 (record 'r1') was edited: its content does not match its hash"),
         ("deleted line", lambda ls: ls[:2] + ls[3:], "a line before it is missing (deleted)"),
         ("reordered pair", lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], "line 2 belongs after line 3: lines were reordered"),
-        ("truncated", lambda ls: ls[:-1], "the trace has no end line: it was cut short after line 6 (truncated)"),
-        ("appended", lambda ls: ls + [ls[1]], "line 8 comes after the end line (line 7): lines were appended"),
+        ("truncated", lambda ls: ls[:-1], "the trace has no end line: it was cut short after line {last_but_one} "
+                                          "(truncated)"),
+        ("appended", lambda ls: ls + [ls[3]], "line {after_end} comes after the end line (line {last}): "
+                                              "lines were appended"),
     ],
 )
 def test_verify_fails_on_a_broken_chain_and_says_so(trace, name, transform, message):
-    trace.write_text("".join(transform(lines_of(trace))), encoding="utf-8")
+    lines = lines_of(trace)
+    objs = objects(trace)
+    assert [o["type"] for o in objs[1:4]] == ["outcome", "conclusion", "record"] and objs[3]["record_id"] == "r1"
+    message = message.format(outcome=objs[1]["id"][:12], conclusion=objs[2]["id"][:12], last=len(lines),
+                             last_but_one=len(lines) - 1, after_end=len(lines) + 1)
+    trace.write_text("".join(transform(lines)), encoding="utf-8")
     result = audit("verify", str(trace))
     assert result.exit_code == 1, name
     lines = result.output.splitlines()
@@ -197,9 +210,6 @@ def test_verify_with_signing_key_rejects_a_fully_recomputed_chain(tmp_path):
     env = {SIGNING_KEY_ENV: "s3cret"}
     _, trace = screen_with_trace(tmp_path, env=env)
     assert audit("verify", str(trace), env=env).exit_code == 0
-
-    def downgrade(objs):
-        objs[1]["result"]["level"] = "none"
 
     trace.write_text("".join(recompute_chain(lines_of(trace), downgrade)), encoding="utf-8")
     result = audit("verify", str(trace), env=env)
@@ -231,7 +241,7 @@ def test_verify_reports_replay_differences_after_a_knowledge_change(trace, tmp_p
     result = audit("verify", str(trace), "--knowledge", str(knowledge))
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "Hash chain: OK (7 lines, 5 records, not signed)"
+    assert lines[0] == f"Hash chain: OK ({len(lines_of(trace))} lines, 5 records, not signed)"
     assert "(the trace was written with" in lines[1]
     assert "  Record r1 (row 1) differs:" in lines
     assert any(line.startswith("    facts intake: trace {") for line in lines)

@@ -1,5 +1,6 @@
 """Audit traces: what is written per record, the hash chain, tampering, keys, privacy."""
 import csv
+import hashlib
 import io
 import json
 import os
@@ -16,6 +17,8 @@ from engine.records import normalise
 from engine.screening import Screener
 from engine.trace import (
     PSEUDONYM_KEY_ENV,
+    REFERENCES,
+    SHARED_TYPES,
     SIGNING_KEY_ENV,
     ZERO_HASH,
     Pseudonymizer,
@@ -24,6 +27,8 @@ from engine.trace import (
     canonical,
     chain_hash,
     check_chain,
+    content_id,
+    records,
     write_trace_for_rows,
 )
 
@@ -77,6 +82,17 @@ def objects(path):
     return [json.loads(line) for line in lines_of(path)]
 
 
+def entries(path):
+    """The record entries with their shared lines filled in (format 1 shape)."""
+    return list(records(str(path)))
+
+
+def index_of(objs, kind, **fields):
+    """The position of the first line of ``kind`` whose fields have these values."""
+    return next(i for i, o in enumerate(objs)
+                if o.get("type") == kind and all(o.get(k) == v for k, v in fields.items()))
+
+
 # -- what a trace holds ----------------------------------------------------
 
 
@@ -84,26 +100,64 @@ def test_screen_trace_has_run_then_one_record_per_row_in_order_then_end(tmp_path
     result, trace = screen_with_trace(tmp_path)
     assert result.exit_code == 1  # r4 is an error row
     objs = objects(trace)
-    assert [o["type"] for o in objs] == ["run"] + ["record"] * 5 + ["end"]
+    kinds = [o["type"] for o in objs]
+    assert kinds[0] == "run" and kinds[-1] == "end"
+    assert set(kinds[1:-1]) == {"record", *SHARED_TYPES} and kinds.count("record") == 5
     run = objs[0]
     assert run["command"]["name"] == "screen"
+    assert run["format"] == 2
     assert run["knowledge_version"] == Screener().kb.version
     assert run["experta_version"] == "1.9.4"
-    import hashlib
-
     assert run["input_sha256"] == hashlib.sha256((tmp_path / "in.csv").read_bytes()).hexdigest()
     for key in ("magscreen_version", "python_version", "started_utc"):
         assert run[key]
-    assert [o["record_id"] for o in objs[1:-1]] == ["r1", "r2", "r3", "r4", "r5"]
-    assert [o["row"] for o in objs[1:-1]] == [1, 2, 3, 4, 5]
+    record_lines = [o for o in objs if o["type"] == "record"]
+    assert [o["record_id"] for o in record_lines] == ["r1", "r2", "r3", "r4", "r5"]
+    assert [o["row"] for o in record_lines] == [1, 2, 3, 4, 5]
     assert objs[-1]["records"] == 5
     assert objs[-1]["final_hash"] == objs[-2]["hash"]
+
+
+def test_a_record_line_holds_only_what_is_its_own_and_its_conclusion_id(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    objs = objects(trace)
+    r1 = objs[index_of(objs, "record", record_id="r1")]
+    assert sorted(r1) == ["answers", "conclusion", "hash", "prev", "record_id", "row", "type"]
+    assert r1["answers"] == dict(normalise(ROWS[0]).answers)
+    conclusion = objs[index_of(objs, "conclusion", id=r1["conclusion"])]
+    assert sorted(conclusion) == ["facts", "hash", "id", "outcome", "prev", "type"]
+    outcome = objs[index_of(objs, "outcome", id=conclusion["outcome"])]
+    assert sorted(outcome) == ["firings", "hash", "id", "prev", "result", "type"]
+    assert index_of(objs, "outcome", id=outcome["id"]) < index_of(objs, "conclusion", id=conclusion["id"]) \
+        < index_of(objs, "record", record_id="r1")
+
+
+def test_shared_lines_are_named_by_the_sha256_of_their_content_and_written_once(tmp_path):
+    twins = [dict(ROWS[0], record_id=f"twin-{i}") for i in range(4)]  # the same answers: one conclusion
+    _, trace = screen_with_trace(tmp_path, rows=[ROWS[1], *twins, ROWS[1]])
+    objs = objects(trace)
+    shared = [o for o in objs if o["type"] in SHARED_TYPES]
+    assert [o["type"] for o in shared] == ["outcome", "conclusion"] * 2
+    for obj in shared:
+        content = {k: v for k, v in obj.items() if k not in ("type", "id", "prev", "hash")}
+        assert obj["id"] == content_id(obj) == hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
+    conclusions = [o["conclusion"] for o in objs if o["type"] == "record"]
+    assert conclusions[1:5] == [conclusions[1]] * 4 and conclusions[0] == conclusions[5] != conclusions[1]
+
+
+def test_error_rows_stay_self_contained(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    objs = objects(trace)
+    r4 = objs[index_of(objs, "record", record_id="r4")]
+    assert "conclusion" not in r4
+    assert r4["answers"] is None and r4["facts"] is None and r4["firings"] == []
+    assert r4["result"]["level"] == "error" and r4["result"]["error"].startswith("age_years:")
 
 
 def test_each_record_holds_the_facts_firings_and_result_the_engine_produced(tmp_path):
     _, trace = screen_with_trace(tmp_path)
     screener = Screener()
-    for raw, obj in zip(ROWS, objects(trace)[1:-1]):
+    for raw, obj in zip(ROWS, entries(trace)):
         record = normalise(raw)
         if obj["result"]["level"] == "error":
             assert obj["firings"] == [] and obj["facts"] is None
@@ -122,7 +176,7 @@ def test_each_record_holds_the_facts_firings_and_result_the_engine_produced(tmp_
 
 def test_firings_are_numbered_in_firing_order_flags_then_level_then_missing_then_advice(tmp_path):
     _, trace = screen_with_trace(tmp_path)
-    r5 = objects(trace)[5]
+    r5 = entries(trace)[4]
     assert [(f["seq"], f["rule"]) for f in r5["firings"]] == [
         (1, "raise_flag_for_yes_answer"),
         (2, "conclude_level_from_flag_counts"),
@@ -134,7 +188,7 @@ def test_firings_are_numbered_in_firing_order_flags_then_level_then_missing_then
     ]
     # flags and notes share the first phase (salience 0); then level, missing and advice
     phases = {"raise_flag": 0, "note_": 0, "conclude_level": 1, "list_": 2, "recommend_": 3}
-    r1 = objects(trace)[1]
+    r1 = entries(trace)[0]
     order = [next(v for p, v in phases.items() if f["rule"].startswith(p)) for f in r1["firings"]]
     assert order == sorted(order) and set(order) == {0, 1, 2, 3}
     assert [f["seq"] for f in r1["firings"]] == list(range(1, len(r1["firings"]) + 1))
@@ -177,45 +231,59 @@ def edited(trace, transform):
 def test_intact_trace_passes(tmp_path):
     _, trace = screen_with_trace(tmp_path)
     report = check_chain(str(trace))
-    assert report.ok and report.records == 5 and report.lines == 7
+    assert report.ok and report.records == 5 and report.lines == len(lines_of(trace))
+    assert report.shared == report.lines - 7
 
 
 def test_edited_value_is_reported_as_an_edit_of_that_line(tmp_path):
     _, trace = screen_with_trace(tmp_path)
+    at = index_of(objects(trace), "record", record_id="r1")
 
     def change(lines):
-        lines[1] = lines[1].replace('"level":"high"', '"level":"low"')
+        lines[at] = lines[at].replace('"diabetes":true', '"diabetes":false')
         return lines
 
-    assert '"level":"high"' in lines_of(trace)[1]
+    assert '"diabetes":true' in lines_of(trace)[at]
     assert edited(trace, change).problems == [
-        "line 2 (record 'r1') was edited: its content does not match its hash"
+        f"line {at + 1} (record 'r1') was edited: its content does not match its hash"
     ]
 
 
 def test_deleted_line_is_reported(tmp_path):
     _, trace = screen_with_trace(tmp_path)
-    report = edited(trace, lambda lines: lines[:2] + lines[3:])
+    at = index_of(objects(trace), "record", record_id="r4")  # an error row: nothing refers to it
+    report = edited(trace, lambda lines: lines[:at] + lines[at + 1:])
     assert report.problems == [
-        "line 3 does not follow line 2: a line before it is missing (deleted), or its prev was edited",
+        f"line {at + 1} does not follow line {at}: a line before it is missing (deleted), or its prev was edited",
         "the end line counts 5 records but the trace holds 4: records were deleted or inserted",
     ]
 
 
 def test_reordered_pair_is_reported(tmp_path):
     _, trace = screen_with_trace(tmp_path)
-    report = edited(trace, lambda lines: [lines[0], lines[2], lines[1], *lines[3:]])
-    assert report.problems == [
-        "line 2 belongs after line 3: lines were reordered",
-        "line 3 does not follow line 2 but line 1: a line was inserted before it, or lines were reordered",
-        "line 4 does not follow line 3 but line 2: a line was inserted before it, or lines were reordered",
+    objs = objects(trace)
+    at = index_of(objs, "record", record_id="r3")
+    assert objs[at + 1]["record_id"] == "r4"  # two record lines in a row
+
+    def swap(lines):
+        lines[at], lines[at + 1] = lines[at + 1], lines[at]
+        return lines
+
+    first, second = at + 1, at + 2  # line numbers
+    assert edited(trace, swap).problems == [
+        f"line {first} belongs after line {second}: lines were reordered",
+        f"line {second} does not follow line {first} but line {first - 1}: "
+        "a line was inserted before it, or lines were reordered",
+        f"line {second + 1} does not follow line {second} but line {first}: "
+        "a line was inserted before it, or lines were reordered",
     ]
 
 
 def test_truncated_file_is_reported(tmp_path):
     _, trace = screen_with_trace(tmp_path)
+    count = len(lines_of(trace))
     report = edited(trace, lambda lines: lines[:-1])
-    assert report.problems == ["the trace has no end line: it was cut short after line 6 (truncated)"]
+    assert report.problems == [f"the trace has no end line: it was cut short after line {count - 1} (truncated)"]
 
 
 def test_file_cut_mid_line_is_reported(tmp_path):
@@ -229,20 +297,156 @@ def test_file_cut_mid_line_is_reported(tmp_path):
 
 def test_appended_line_is_reported_even_when_it_is_chained(tmp_path):
     _, trace = screen_with_trace(tmp_path)
+    count = len(lines_of(trace))
     last = objects(trace)[-1]
     extra = {"type": "record", "record_id": "intruder", "prev": last["hash"]}
     extra["hash"] = chain_hash(last["hash"], canonical(extra))
     report = edited(trace, lambda lines: lines + [json.dumps(extra) + "\n"])
-    assert report.problems == ["line 8 comes after the end line (line 7): lines were appended"]
+    assert report.problems == [f"line {count + 1} comes after the end line (line {count}): lines were appended"]
 
 
-def recompute_chain(lines, edit):
-    """What a forger without the key does: edit, then rehash everything."""
+# -- ... and edits of the shared lines break every record that uses them ---
+
+
+def users_of(objs, kind, shared_id):
+    """Line numbers of the lines that refer to the ``kind`` line ``shared_id``."""
+    return [i + 1 for i, o in enumerate(objs) if REFERENCES.get(o.get("type")) == kind and o.get(kind) == shared_id]
+
+
+def twin_rows():
+    return [ROWS[0], ROWS[1], *[dict(ROWS[0], record_id=f"twin-{i}") for i in range(3)]]
+
+
+def test_an_edited_conclusion_line_breaks_every_record_that_refers_to_it(tmp_path):
+    _, trace = screen_with_trace(tmp_path, rows=twin_rows())
+    objs = objects(trace)
+    at = index_of(objs, "record", record_id="r1")
+    conclusion = objs[at - 1]
+    assert conclusion["type"] == "conclusion"
+    users = users_of(objs, "conclusion", conclusion["id"])
+    assert len(users) == 4  # r1 and its three twins
+
+    def change(lines):
+        lines[at - 1] = lines[at - 1].replace('"yes":["diabetes"', '"yes":["asthma","diabetes"', 1)
+        return lines
+
+    short = conclusion["id"][:12]
+    assert '"yes":["diabetes"' in lines_of(trace)[at - 1]
+    problems = edited(trace, change).problems
+    assert problems[0] == f"line {at} (conclusion {short}) was edited: its content does not match its hash"
+    assert problems[1:] == [
+        f"line {n} (record '{objs[n - 1]['record_id']}') refers to conclusion {short} on line {at}, which was edited"
+        for n in users
+    ]
+
+
+def test_an_edited_outcome_line_breaks_its_conclusions_and_their_records(tmp_path):
+    _, trace = screen_with_trace(tmp_path, rows=twin_rows())
+    objs = objects(trace)
+    outcome_at = index_of(objs, "outcome")
+    outcome = objs[outcome_at]
+    [conclusion_line] = users_of(objs, "outcome", outcome["id"])
+    conclusion = objs[conclusion_line - 1]
+
+    def change(lines):
+        lines[outcome_at] = lines[outcome_at].replace('"level":"high"', '"level":"low"', 1)
+        return lines
+
+    problems = edited(trace, change).problems
+    o, c = outcome["id"][:12], conclusion["id"][:12]
+    assert problems[0] == f"line {outcome_at + 1} (outcome {o}) was edited: its content does not match its hash"
+    assert problems[1] == (f"line {conclusion_line} (conclusion {c}) refers to outcome {o} on line {outcome_at + 1}, "
+                           "which was edited")
+    assert len(problems) == 2 + 4
+    assert all(f"refers to conclusion {c} on line {conclusion_line}, which refers to outcome {o}" in p
+               for p in problems[2:])
+
+
+def test_a_record_whose_reference_was_changed_fails(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    objs = objects(trace)
+    r1, r2 = index_of(objs, "record", record_id="r1"), index_of(objs, "record", record_id="r2")
+
+    def point_r2_at_r1s_conclusion(lines):
+        lines[r2] = lines[r2].replace(objs[r2]["conclusion"], objs[r1]["conclusion"])
+        return lines
+
+    assert edited(trace, point_r2_at_r1s_conclusion).problems == [
+        f"line {r2 + 1} (record 'r2') was edited: its content does not match its hash"
+    ]
+
+
+def test_a_record_must_not_refer_to_a_line_that_is_not_defined_before_it(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    objs = objects(trace)
+    at = index_of(objs, "record", record_id="r2")
+    missing = "f" * 64
+
+    def forged(objs):
+        objs[at]["conclusion"] = missing
+
+    report = edited(trace, lambda lines: recompute_chain(lines, forged, rehash_ids=False))
+    assert report.problems == [
+        f"line {at + 1} (record 'r2') refers to conclusion ffffffffffff, which is not defined before it: "
+        "a line was deleted or moved, or the id was edited"
+    ]
+
+
+def test_a_dropped_conclusion_line_is_reported_for_each_record_that_needs_it(tmp_path):
+    _, trace = screen_with_trace(tmp_path, rows=twin_rows())
+    objs = objects(trace)
+    at = index_of(objs, "record", record_id="r1") - 1
+    short = objs[at]["id"][:12]
+    report = edited(trace, lambda lines: lines[:at] + lines[at + 1:])
+    assert (f"line {at + 1} does not follow line {at}: a line before it is missing (deleted), "
+            "or its prev was edited") in report.problems
+    refers = [p for p in report.problems if f"refers to conclusion {short}, which is not defined before it" in p]
+    assert len(refers) == 4
+
+
+def test_a_record_moved_before_its_conclusion_is_reported(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    objs = objects(trace)
+    at = index_of(objs, "record", record_id="r1")
+    assert objs[at - 1]["type"] == "conclusion"
+
+    def swap(lines):
+        lines[at - 1], lines[at] = lines[at], lines[at - 1]
+        return lines
+
+    problems = edited(trace, swap).problems
+    assert f"line {at} (record 'r1') refers to conclusion {objs[at - 1]['id'][:12]}, which is not defined before it: " \
+           "a line was deleted or moved, or the id was edited" in problems
+    assert f"line {at} belongs after line {at + 1}: lines were reordered" in problems
+
+
+def test_a_shared_line_rewritten_with_a_recomputed_chain_no_longer_matches_its_id(tmp_path):
+    _, trace = screen_with_trace(tmp_path)
+    objs = objects(trace)
+    at = index_of(objs, "outcome")
+
+    def downgrade_outcome(objs):
+        objs[at]["result"]["level"] = "none"
+
+    report = edited(trace, lambda lines: recompute_chain(lines, downgrade_outcome, rehash_ids=False))
+    assert report.problems[0] == (f"line {at + 1} (outcome {objs[at]['id'][:12]}) does not match its id: "
+                                  "its content or its id was edited")
+    assert len(report.problems) == 1 + 2  # the conclusion that refers to it, and the record that refers to that
+
+
+def recompute_chain(lines, edit, rehash_ids=True):
+    """What a forger without the key does: edit, then rehash everything (shared ids and references too)."""
     objs = [json.loads(line) for line in lines]
     edit(objs)
     prev = ZERO_HASH
+    renamed = {}
     out = []
     for obj in objs:
+        kind = REFERENCES.get(obj["type"])
+        if kind and obj.get(kind) in renamed:
+            obj[kind] = renamed[obj[kind]]
+        if rehash_ids and obj["type"] in SHARED_TYPES:
+            renamed[obj["id"]] = obj["id"] = content_id(obj)
         obj["prev"] = prev
         if obj["type"] == "end":
             obj["final_hash"] = prev
@@ -253,6 +457,8 @@ def recompute_chain(lines, edit):
 
 
 def downgrade(objs):
+    """Record r1 (level high) now says none: its outcome is the first shared line."""
+    assert objs[1]["type"] == "outcome" and objs[1]["result"]["level"] == "high"
     objs[1]["result"]["level"] = "none"
 
 
@@ -262,6 +468,7 @@ def test_recomputed_chain_passes_without_a_key_but_fails_with_the_signing_key(tm
     assert check_chain(str(trace), b"s3cret").signature_checked
     report = edited(trace, lambda lines: recompute_chain(lines, downgrade))
     assert report.ok  # a plain chain can be recomputed: this is why traces are signed
+    assert entries(trace)[0]["result"]["level"] == "none"
     assert check_chain(str(trace), b"s3cret").problems == [
         "the signature does not match: the chain was rewritten after signing, "
         f"or {SIGNING_KEY_ENV} is not the key the trace was signed with"
@@ -305,23 +512,64 @@ def test_any_deletion_duplication_or_adjacent_swap_breaks_the_chain(tmp_path, da
 # -- writing from a known state (resume) -----------------------------------
 
 
-def test_writer_continues_a_chain_from_a_saved_state(tmp_path):
+def trace_rows(tracer, screener, rows, start=1):
+    for number, raw in enumerate(rows, start=start):
+        record = normalise(raw, number)
+        if hasattr(record, "answers"):
+            tracer.record(record, screener.screen_record(record), number)
+        else:
+            tracer.record_error(screener.error_result(record), number, record)
+
+
+@pytest.mark.parametrize("window", [1, 2, 1000])
+def test_a_continued_trace_is_the_one_an_uninterrupted_run_writes(tmp_path, monkeypatch, window):
+    """Resume: a new Tracer that replays the part written so far writes the same lines as one that never stopped."""
+    import engine.trace
+
+    monkeypatch.setattr(engine.trace, "CONCLUSION_WINDOW", window)
+    monkeypatch.setattr(engine.trace, "OUTCOME_WINDOW", window)
+    rows = (ROWS + twin_rows()) * 3
     screener = Screener()
     first = io.StringIO()
     tracer = Tracer(first, screener, {"name": "test"})
-    record = normalise(ROWS[0])
-    tracer.record(record, screener.screen_record(record), 1)
+    trace_rows(tracer, screener, rows[:9])
+    written = first.getvalue()
     state = (tracer.writer.prev, tracer.writer.records)
+    trace_rows(tracer, screener, rows[9:], start=10)  # the run that was not interrupted
+    tracer.finish()
+    uninterrupted = first.getvalue()
 
+    part = tmp_path / "part.jsonl"
+    part.write_text(written, encoding="utf-8")
     rest = io.StringIO()
     resumed = Tracer(rest, screener, {"name": "test"}, writer=TraceWriter(rest, *state))
-    record = normalise(ROWS[1])
-    resumed.record(record, screener.screen_record(record), 2)
+    resumed.continue_from(str(part))
+    trace_rows(resumed, screener, rows[9:], start=10)
+    resumed.finish()
+    assert written + rest.getvalue() == uninterrupted
+    joined = tmp_path / "joined.jsonl"
+    joined.write_text(written + rest.getvalue(), encoding="utf-8")
+    report = check_chain(str(joined))
+    assert report.ok and report.records == len(rows)
+    if window == 1:
+        assert report.shared > 2 * len({json.dumps(e["facts"]) for e in entries(joined) if e["facts"]})
+
+
+def test_a_writer_continues_without_the_shared_lines_and_still_verifies(tmp_path):
+    """Without continue_from, shared lines are written again: a longer trace, still one valid chain."""
+    screener = Screener()
+    first = io.StringIO()
+    tracer = Tracer(first, screener, {"name": "test"})
+    trace_rows(tracer, screener, ROWS[:1])
+    state = (tracer.writer.prev, tracer.writer.records)
+    rest = io.StringIO()
+    resumed = Tracer(rest, screener, {"name": "test"}, writer=TraceWriter(rest, *state))
+    trace_rows(resumed, screener, ROWS[:1], start=2)
     resumed.finish()
     path = tmp_path / "joined.jsonl"
     path.write_text(first.getvalue() + rest.getvalue(), encoding="utf-8")
     report = check_chain(str(path))
-    assert report.ok and report.records == 2
+    assert report.ok and report.records == 2 and report.shared == 4
 
 
 # -- pseudonyms ------------------------------------------------------------
@@ -332,15 +580,22 @@ def test_pseudonyms_are_stable_for_one_key_and_differ_between_keys(tmp_path):
     _, first = screen_with_trace(tmp_path, "--pseudonymize", env=env, name="a.jsonl")
     _, second = screen_with_trace(tmp_path, "--pseudonymize", env=env, name="b.jsonl")
     _, other = screen_with_trace(tmp_path, "--pseudonymize", env={PSEUDONYM_KEY_ENV: "k2"}, name="c.jsonl")
-    ids = [o["record_id"] for o in objects(first)[1:-1]]
-    assert ids == [o["record_id"] for o in objects(second)[1:-1]]
+    ids = [e["record_id"] for e in entries(first)]
+    assert ids == [e["record_id"] for e in entries(second)]
     assert ids == [Pseudonymizer(b"k1")(r["record_id"]) for r in ROWS]
-    assert set(ids).isdisjoint(o["record_id"] for o in objects(other)[1:-1])
+    assert set(ids).isdisjoint(e["record_id"] for e in entries(other))
     assert objects(first)[0]["pseudonymized"] is True
     text = first.read_text(encoding="utf-8")
     assert not any(f'"{r["record_id"]}"' in text for r in ROWS)
-    error_row = objects(first)[4]["result"]
+    error_row = entries(first)[3]["result"]
     assert "<redacted>" in error_row["error"] and "abc" not in error_row["error"]  # the bad value stays out
+    # the shared lines hold nothing of the record ids: the same conclusions whatever the key
+    def shared(path):
+        return [{k: v for k, v in o.items() if k not in ("prev", "hash")} for o in objects(path)
+                if o["type"] in SHARED_TYPES]
+
+    assert shared(first) == shared(other)
+    assert check_chain(str(first)).ok
 
 
 def test_pseudonymize_needs_its_key_and_a_trace(tmp_path):
@@ -383,7 +638,8 @@ def test_trace_of_standard_input_has_no_input_hash_and_verifies(tmp_path):
 
 def test_removed_start_is_reported(tmp_path):
     _, trace = screen_with_trace(tmp_path)
-    report = edited(trace, lambda lines: lines[2:])
+    first_record = index_of(objects(trace), "record", record_id="r1")
+    report = edited(trace, lambda lines: lines[first_record + 1:])
     assert report.problems == [
         "line 1 is not the run line: the start of the trace is missing or was replaced",
         "line 1 does not start the chain: the lines before it were removed",

@@ -9,7 +9,7 @@ from cli import main
 from engine.audit import verify
 from engine.records import normalise
 from engine.screening import Screener
-from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, Pseudonymizer, check_chain
+from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, Pseudonymizer, check_chain, records
 from tests.test_interview_cli import SESSION, SESSION_RECORD, lines
 
 
@@ -32,12 +32,12 @@ def test_interview_trace_holds_the_one_record_and_verifies(tmp_path):
     result = run(["--format", "json", "--trace", str(trace)], SESSION)
     assert result.exit_code == 0, result.stderr
     objs = objects(trace)
-    assert [o["type"] for o in objs] == ["run", "record", "end"]
+    assert [o["type"] for o in objs] == ["run", "outcome", "conclusion", "record", "end"]
     assert objs[0]["command"]["name"] == "interview" and objs[0]["input_sha256"] is None
     record = normalise(SESSION_RECORD)
     screener = Screener()
     expected = screener.screen_record(record)
-    entry = objs[1]
+    [entry] = records(str(trace))
     assert entry["record_id"] == "interview" and entry["row"] is None
     assert entry["facts"] == json.loads(json.dumps(screener.fact_key(record).as_dict()))
     assert entry["firings"] == json.loads(json.dumps([f.as_dict() for f in expected.firings]))
@@ -54,8 +54,9 @@ def test_interview_trace_of_an_answers_file_hashes_that_file(tmp_path):
     assert result.exit_code == 0, result.stderr
     objs = objects(trace)
     assert objs[0]["input_sha256"] == hashlib.sha256(answers.read_bytes()).hexdigest()
-    assert objs[1]["record_id"] == "p-1"
-    assert objs[1]["result"]["flags"] == {"population.diabetes": ["diabetes"]}
+    [entry] = records(str(trace))
+    assert entry["record_id"] == "p-1"
+    assert entry["result"]["flags"] == {"population.diabetes": ["diabetes"]}
 
 
 def test_pseudonymised_interview_trace(tmp_path):
@@ -63,7 +64,7 @@ def test_pseudonymised_interview_trace(tmp_path):
     result = run(["--format", "json", "--trace", str(trace), "--pseudonymize", "--record-id", "p-9"], SESSION,
                  env={PSEUDONYM_KEY_ENV: "k"})
     assert result.exit_code == 0, result.stderr
-    assert objects(trace)[1]["record_id"] == Pseudonymizer(b"k")("p-9")
+    assert objects(trace)[-2]["record_id"] == Pseudonymizer(b"k")("p-9")
     assert json.loads(result.stdout)["record_id"] == "p-9"  # the person's own result keeps the id
 
 
