@@ -279,6 +279,7 @@ class ScreenJob:
             writer = TraceWriter(self.trace, prev, records, signing_key=signing_key)
             self.tracer = Tracer(self.trace, screener, command, signing_key=signing_key,
                                  pseudonym_key=pseudonym_key, writer=writer)
+            self.tracer.continue_from(self.trace.path)  # its shared lines: write what an uninterrupted run writes
         else:
             self._state["trace_keys"] = keys
             self.tracer = Tracer(self.trace, screener, command, self.input_sha256(), signing_key, pseudonym_key)
