@@ -660,7 +660,7 @@ class Tracer:
         record = getattr(row, "record", None)  # a front end may hand over the Record it screened ...
         if record is None:
             record = normalise(row.answers, row.number)
-        self.record(record, result, row.number, getattr(row, "fact_key", None))  # ... and its FactKey
+        self.record(record, result, row.number, getattr(row, "key", None))  # ... and its FactKey
 
     def finish(self) -> None:
         self.writer.write_end()

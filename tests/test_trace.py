@@ -219,6 +219,36 @@ def test_unwritable_trace_path_is_an_invocation_error(tmp_path):
     assert "cannot write the trace file" in result.output
 
 
+def test_on_row_takes_the_record_and_factkey_the_batch_screened_with(tmp_path):
+    """run_batch hands over row.record and row.key: the tracer neither normalises nor keys the row again."""
+    from engine.batch import InputRow
+
+    screener = Screener()
+    record = normalise(ROWS[0], 1)
+    key = screener.fact_key(record)
+    result = screener.screen_record(record)
+
+    class Counting:
+        kb = screener.kb
+        engine_key = screener.engine_key
+        calls = 0
+
+        def fact_key(self, record):
+            Counting.calls += 1
+            return screener.fact_key(record)
+
+    stream = io.StringIO()
+    tracer = Tracer(stream, Counting(), {"name": "test"})
+    tracer.on_row(InputRow(1, 2, {}, [], record=record, key=key), result)
+    tracer.on_row(InputRow(2, 3, dict(ROWS[0], record_id="again"), []), result)  # a front end that hands over nothing
+    tracer.finish()
+    assert Counting.calls == 1
+    path = tmp_path / "t.jsonl"
+    path.write_text(stream.getvalue(), encoding="utf-8")
+    assert check_chain(str(path)).ok
+    assert [e["facts"] for e in entries(path)] == [json.loads(json.dumps(key.as_dict()))] * 2
+
+
 # -- the chain catches edits -----------------------------------------------
 
 
