@@ -386,14 +386,19 @@ def run_info(
     }
 
 
+def _pairs(items) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+    """(id, fields) of a Result's flags or notes, or of a Conclusion's (already such pairs)."""
+    return tuple([item if item.__class__ is tuple else (item.id, item.fields) for item in items])
+
+
 def result_summary(result: Result) -> Dict[str, Any]:
-    """What a record concluded, in the form replay compares."""
+    """What a record concluded, in the form replay compares (from a Result or the screener's Conclusion)."""
     if result.level == "error":
         return {"level": "error", "error": result.error, "error_field": result.error_field}
     return {
         "level": result.level,
-        "flags": {f.id: list(f.fields) for f in result.flags},
-        "notes": {n.id: list(n.fields) for n in result.notes},
+        "flags": {flag_id: list(fields) for flag_id, fields in _pairs(result.flags)},
+        "notes": {note_id: list(fields) for note_id, fields in _pairs(result.notes)},
         "missing": list(result.missing),
     }
 
@@ -535,7 +540,11 @@ class Tracer:
         return self.pseudonym(record_id) if self.pseudonym else record_id
 
     def record(self, record: Record, result: Result, row: Optional[int] = None, key=None) -> None:
-        """Trace one screened record; ``key`` is its FactKey when the caller already has it."""
+        """Trace one screened record; ``key`` is its FactKey when the caller already has it.
+
+        ``result`` may also be the screener's Conclusion for ``key``: only its
+        level, flags, notes, missing and firings are read.
+        """
         if key is None:
             key = self.screener.fact_key(record)
         if self.trace_format == 1:
@@ -574,8 +583,7 @@ class Tracer:
         """What result_summary reads, as a hashable value."""
         if result.level == "error":
             return (result.level, result.error, result.error_field)
-        return (result.level, tuple([(f.id, f.fields) for f in result.flags]),
-                tuple([(n.id, n.fields) for n in result.notes]), result.missing)
+        return (result.level, _pairs(result.flags), _pairs(result.notes), tuple(result.missing))
 
     def _summary_text(self, result: Result, summary_key: Optional[Tuple] = None) -> str:
         """``dumps(result_summary(result))``, memoised."""

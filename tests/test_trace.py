@@ -249,6 +249,27 @@ def test_on_row_takes_the_record_and_factkey_the_batch_screened_with(tmp_path):
     assert [e["facts"] for e in entries(path)] == [json.loads(json.dumps(key.as_dict()))] * 2
 
 
+def test_a_conclusion_traces_exactly_like_the_result_built_from_it(tmp_path):
+    """A batch that has the screener's Conclusion need not build a Result for the tracer."""
+    screener = Screener()
+    texts = []
+    for use_conclusion in (False, True):
+        stream = io.StringIO()
+        tracer = Tracer(stream, screener, {"name": "test"})
+        for number, raw in enumerate(ROWS, start=1):
+            record = normalise(raw, number)
+            if hasattr(record, "answers"):
+                key = screener.fact_key(record)
+                conclusion = screener.conclude(key)
+                tracer.record(record, conclusion if use_conclusion else screener.result_for(record, key, conclusion),
+                              number, key)
+        tracer.finish()
+        # the run lines differ in their start time, and so do the chain hashes that follow
+        texts.append([{k: v for k, v in json.loads(line).items() if k not in ("prev", "hash", "final_hash")}
+                      for line in stream.getvalue().splitlines()[1:]])
+    assert texts[0] == texts[1] and len(texts[0]) > 5
+
+
 # -- the chain catches edits -----------------------------------------------
 
 
