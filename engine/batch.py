@@ -656,8 +656,9 @@ def screen_into(
                     levels[outcome.level] = levels.get(outcome.level, 0) + 1
                     if on_row is not None:
                         record = cell_screener.record(cell_row)
-                        on_row(InputRow(number, line, {}, extras, record=record),
-                               result or cell_screener.result(cell_row, record))
+                        key = cell_screener.fact_key(cell_row)
+                        on_row(InputRow(number, line, {}, extras, record=record, key=key),
+                               result or cell_screener.result(cell_row, record, key))
                     if after_row is not None:
                         after_row(number, outcome.level)
                     if bar is not None:

@@ -21,7 +21,7 @@ from .formats import csv_field, neutralise, result_cells
 from .intake import Standard, assessment_for, standard_for, status_of
 from .records import FieldValueError, Record, parse_number, parse_sex, parse_yes_no
 from .results import Result
-from .screening import Conclusion, FactKey, Screener
+from .screening import Conclusion, FactKey, Screener, with_record_id
 
 MEMO_SIZE = 65536  # entries per memo; past it, new texts are still parsed, just not remembered
 CODES = {True: "y", False: "n", None: "-"}
@@ -32,10 +32,12 @@ INVALID = object()
 class Outcome:
     """What every row with the same answers and intake status gets, apart from its id."""
 
-    __slots__ = ("conclusion", "level", "tail", "tail_text")
+    __slots__ = ("conclusion", "level", "tail", "tail_text", "templates", "quotes_intake")
 
-    def __init__(self, conclusion: Conclusion, recommendation: str):
+    def __init__(self, conclusion: Conclusion, recommendation: str, quotes_intake: bool):
         self.conclusion = conclusion
+        self.quotes_intake = quotes_intake  # a flag's explanation quotes the intake (amount, recommendation)
+        self.templates: Dict[Any, Result] = {}  # (intake assessment, amount) or None -> Result (see result())
         self.level = conclusion.level
         self.tail = result_cells(  # the CSV columns after record_id
             conclusion.level, [flag for flag, _ in conclusion.flags], [note for note, _ in conclusion.notes],
@@ -94,6 +96,7 @@ class CellScreener:
         self._outcomes: Dict[Tuple, Outcome] = {}  # (codes, intake status) -> outcome
         self._by_engine_key: Dict[Tuple, Outcome] = {}
         self.outcomes_built = 0  # rows whose outcome was not in the memo
+        self._intake_flags = frozenset(f.id for f in screener.kb.flags.values() if f.trigger == "intake_below_recommended")
         self.kb = screener.kb
 
     # -- cells -> values -----------------------------------------------------
@@ -213,7 +216,8 @@ class CellScreener:
         outcome = self._by_engine_key.get(engine_key)
         if outcome is None:
             conclusion = self.screener.conclude_engine_key(engine_key)
-            outcome = Outcome(conclusion, self.kb.advice[conclusion.advice].text)
+            quotes_intake = any(flag in self._intake_flags for flag, _ in conclusion.flags)
+            outcome = Outcome(conclusion, self.kb.advice[conclusion.advice].text, quotes_intake)
             self.outcomes_built += 1
             if len(self._by_engine_key) >= MEMO_SIZE:
                 self._by_engine_key.clear()
@@ -244,5 +248,30 @@ class CellScreener:
         """The FactKey Screener.fact_key would give for this row's Record."""
         return FactKey(row.yes, row.blank, row.assessment.key())
 
-    def result(self, row: CellRow, record: Optional[Record] = None) -> Result:
-        return self.screener.result_for(record or self.record(row), self.fact_key(row), row.outcome.conclusion)
+    def result(self, row: CellRow, record: Optional[Record] = None, key: Optional[FactKey] = None) -> Result:
+        """The Result the Screener gives for this row's Record.
+
+        Apart from the record id, only the intake flag's explanation (which
+        quotes the amount and the recommendation) depends on more than the
+        outcome: rows of one outcome share one Result per intake assessment,
+        and a row with another amount gets a copy with its own intake flag.
+        """
+        outcome = row.outcome
+        intake_key = row.assessment.key() if outcome.quotes_intake else None
+        entry = outcome.templates.get(intake_key)
+        if entry is None:
+            template = self.screener.result_for(record or self.record(row), key or self.fact_key(row),
+                                                outcome.conclusion)
+            at = next((i for i, flag in enumerate(template.flags) if flag.id in self._intake_flags), None)
+            if len(outcome.templates) >= 256:
+                outcome.templates.clear()
+            entry = outcome.templates[intake_key] = (template, at, row.intake)
+        template, at, amount = entry
+        if at is None or row.intake == amount:
+            return with_record_id(template, row.record_id)
+        flags = list(template.flags)
+        flag = flags[at]
+        flags[at] = self.screener.intake_flag_result(intake_key, row.intake, flag.id, flag.fields)
+        result = with_record_id(template, "\x00")  # a fresh copy to change
+        result.__dict__.update(record_id=row.record_id, flags=tuple(flags))
+        return result

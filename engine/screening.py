@@ -384,14 +384,7 @@ class Screener:
         cached = self._templates.get(key)
         amount = record.get("magnesium_intake_mg")
         if cached is not None and cached[0] is conclusion and (cached[2] is None or cached[3] == amount):
-            template = cached[1]
-            if template.record_id == record.record_id:
-                return template
-            # A copy with another id; dataclasses.replace() re-runs __init__ and costs 3x more.
-            result = object.__new__(Result)
-            result.__dict__.update(template.__dict__)
-            result.__dict__["record_id"] = record.record_id
-            return result
+            return with_record_id(cached[1], record.record_id)
         if len(self._templates) >= RESULT_CACHE_SIZE:
             self._templates.clear()
         flags = []
@@ -426,13 +419,30 @@ class Screener:
         return part
 
     def _intake_flag(self, record: Record, key: FactKey, flag_id: str, fields: Tuple[str, ...]) -> FlagResult:
-        memo_key = (key.intake, record.get("magnesium_intake_mg"), flag_id, fields)
+        return self.intake_flag_result(key.intake, record.get("magnesium_intake_mg"), flag_id, fields)
+
+    def intake_flag_result(self, intake: Tuple, amount: float, flag_id: str, fields: Tuple[str, ...]) -> FlagResult:
+        """The intake flag for an assessment (IntakeAssessment.key()) and amount.
+
+        Built once per assessment; each amount only changes the number the
+        explanation quotes (a copy with that text, memoised per amount).
+        """
+        memo_key = (intake, amount, flag_id, fields)
         flag = self._intake_flag_results.get(memo_key)
         if flag is None:
+            base_key = (intake, flag_id, fields)
+            base = self._intake_flag_results.get(base_key)
+            if base is None:
+                before, after = explain_intake_parts(self.kb, IntakeAssessment(*intake))
+                base = self._flag_result(flag_id, fields, before + "{amount}" + after)
+                self._intake_flag_results[base_key] = base = (base, before, after)
+            template, before, after = base
+            flag = object.__new__(FlagResult)
+            flag.__dict__.update(template.__dict__)
+            flag.__dict__["explanation"] = before + f"{amount:g}" + after + " " + self.kb.flags[flag_id].paraphrase
             if len(self._intake_flag_results) >= RESULT_CACHE_SIZE:
                 self._intake_flag_results.clear()
-            because = explain_intake(self.kb, record, IntakeAssessment(*key.intake))
-            flag = self._intake_flag_results[memo_key] = self._flag_result(flag_id, fields, because)
+            self._intake_flag_results[memo_key] = flag
         return flag
 
     def _flag_result(self, flag_id: str, fields: Tuple[str, ...], because: Optional[str] = None) -> FlagResult:
@@ -490,6 +500,16 @@ class Screener:
         )
 
 
+def with_record_id(template: Result, record_id: str) -> Result:
+    """``template`` for another record; dataclasses.replace() re-runs __init__ and costs 3x more."""
+    if template.record_id == record_id:
+        return template
+    result = object.__new__(Result)
+    result.__dict__.update(template.__dict__)
+    result.__dict__["record_id"] = record_id
+    return result
+
+
 BASIS_WORDS = {
     "female": "for females",
     "male": "for males",
@@ -500,11 +520,16 @@ BASIS_WORDS = {
 
 
 def explain_intake(kb: KnowledgeBase, record: Record, intake: IntakeAssessment) -> str:
-    amount = record.get("magnesium_intake_mg")
+    before, after = explain_intake_parts(kb, intake)
+    return f"{before}{record.get('magnesium_intake_mg'):g}{after}"
+
+
+def explain_intake_parts(kb: KnowledgeBase, intake: IntakeAssessment) -> Tuple[str, str]:
+    """The intake explanation before and after the amount it quotes."""
     row = next(r for r in kb.intake_rows if r.id == intake.row_id)
     return (
-        f"Usual daily magnesium of {amount:g} mg is below the {intake.recommended} mg "
-        f"recommended at age {row.title.lower()} {BASIS_WORDS[intake.basis]}."
+        "Usual daily magnesium of ",
+        f" mg is below the {intake.recommended} mg recommended at age {row.title.lower()} {BASIS_WORDS[intake.basis]}.",
     )
 
 
