@@ -17,7 +17,7 @@ import click
 
 from engine import knowledge as knowledge_module
 from engine.batch import InputError, Summary, run_batch
-from engine.multi_input import ErrorRowNumbers, check_output_not_input, expand_inputs, open_inputs, summary_lines
+from engine.multi_input import check_output_not_input, expand_inputs, open_inputs, summary_lines
 from engine.resume import ScreenJob
 from engine.knowledge import KnowledgeError
 from engine.outputs import output_stream, silence_stdout
@@ -264,7 +264,6 @@ def screen(input_paths, example, encoding, output, fmt, quiet, progress, knowled
     screener = Screener(load_knowledge_or_exit(knowledge_dir))
     stderr = sys.stderr
     show_progress = wants_progress(progress, quiet, stderr, results_on_terminal=not output and sys.stdout.isatty())
-    error_rows = ErrorRowNumbers()
     with batch_errors(), parallel_errors():
         paths = expand_inputs(patterns)
         check_output_not_input(paths, output)
@@ -285,17 +284,14 @@ def screen(input_paths, example, encoding, output, fmt, quiet, progress, knowled
                 summary = Summary()
                 if not job.finished_already:
                     with output_stream(job.direct_output, job.output) as out:
-                        callbacks = job.row_callbacks()
-                        if len(paths) > 1:  # note error rows' numbers, to name their files in the summary
-                            callbacks = error_rows.wrap(*callbacks)
-                        on_row, after_row, after_rows = callbacks
+                        on_row, after_row, after_rows = job.row_callbacks()
                         summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=on_row,
                                             after_row=after_row, after_rows=after_rows,
                                             progress=stderr if show_progress else None,
                                             resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
                 summary = job.complete(summary)
     if not quiet:
-        for line in summary_lines(summary, source, error_rows.known()):
+        for line in summary_lines(summary, source):
             click.echo(line, err=True)
     sys.exit(1 if summary.error_count else 0)
 

@@ -524,22 +524,23 @@ class ProgressBar:
 class Summary:
     rows: int = 0
     levels: Dict[str, int] = field(default_factory=dict)
-    errors: List[Tuple[int, str]] = field(default_factory=list)  # (line, reason), first few only
+    errors: List[Tuple[int, str, int]] = field(default_factory=list)  # (line, reason, row number), first few only
     error_count: int = 0
     blank_lines: int = 0
     column_notes: List[str] = field(default_factory=list)
 
     def add(self, row: InputRow, result: Result) -> None:
-        self.count(result.level, row.line, result.error)
+        self.count(result.level, row.line, result.error, number=row.number)
 
-    def count(self, level: str, line: int = 0, error: str = "", keep_errors: int = SHOWN_ERRORS) -> None:
+    def count(self, level: str, line: int = 0, error: str = "", keep_errors: int = SHOWN_ERRORS,
+              number: int = 0) -> None:
         """One more row of ``level``; an error row's line and message are kept for the first few."""
         self.rows += 1
         self.levels[level] = self.levels.get(level, 0) + 1
         if level == "error":
             self.error_count += 1
             if len(self.errors) < keep_errors:
-                self.errors.append((line, error))
+                self.errors.append((line, error, number))
 
     def lines(self) -> List[str]:
         """The end-of-run summary for standard error."""
@@ -554,7 +555,7 @@ class Summary:
         if self.error_count:
             lines.append(f"{_count(self.error_count, 'row')} could not be screened; see level 'error' "
                          "and the error column in the output:")
-            for line, reason in self.errors:
+            for line, reason, _number in self.errors:
                 lines.append("  " + (reason if reason.startswith(f"line {line}:") else f"line {line}: {reason}"))
             if self.error_count > len(self.errors):
                 lines.append(f"  ... and {self.error_count - len(self.errors):,} more")
@@ -674,7 +675,7 @@ def screen_into(
                     if result.level == "error":  # its line and message go to the summary now; the count at the flush
                         summary.error_count += 1
                         if len(summary.errors) < SHOWN_ERRORS:
-                            summary.errors.append((row.line, result.error))
+                            summary.errors.append((row.line, result.error, row.number))
                     counts[result.level] = counts.get(result.level, 0) + 1
                     last = row.number
                     if len(block) >= FLUSH_ROWS:

@@ -19,9 +19,9 @@ import stat
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Iterator, List, Optional, Sequence, Tuple
 
-from .batch import (SHOWN_ERRORS, BatchInput, Header, InputError, InputRow, Summary, _column_key, check_output_path,
+from .batch import (BatchInput, Header, InputError, InputRow, Summary, _column_key, check_output_path,
                     make_row, open_input, read_rows)
 from .fields import RECORD_ID
 
@@ -363,73 +363,20 @@ class MultiFileInput(BatchInput):
 # -- the summary's error lines ----------------------------------------------
 
 
-class ErrorRowNumbers:
-    """The numbers of the first error rows, noted on the way through run_batch's callbacks.
-
-    The summary keeps the line and reason of the first error rows; among
-    several files a line does not say which file, and the row number does.
-    Only rows reported one at a time are seen: an error row inside a block
-    reported by ``after_rows`` leaves the list unknown (:meth:`known`).
-    """
-
-    def __init__(self, keep: int = SHOWN_ERRORS):
-        self.keep = keep
-        self.numbers: List[int] = []
-        self.complete = True
-
-    def _note(self, number: int) -> None:
-        if len(self.numbers) < self.keep and (not self.numbers or self.numbers[-1] != number):
-            self.numbers.append(number)
-
-    def wrap(self, on_row: Optional[Callable], after_row: Optional[Callable], after_rows: Optional[Callable]):
-        """The callbacks, each also noting error rows; None stays None (run_batch picks its path by them)."""
-        def noting_on_row(row, result):
-            if result.level == "error":
-                self._note(row.number)
-            on_row(row, result)
-
-        def noting_after_row(number, level):
-            if level == "error":
-                self._note(number)
-            after_row(number, level)
-
-        def noting_after_rows(number, levels):
-            if levels.get("error") and len(self.numbers) < self.keep:
-                self.complete = False
-            after_rows(number, levels)
-
-        return (noting_on_row if on_row is not None else None,
-                noting_after_row if after_row is not None else None,
-                noting_after_rows if after_rows is not None else None)
-
-    def known(self) -> Optional[List[int]]:
-        return self.numbers if self.complete else None
-
-
-def summary_lines(summary: Summary, source: BatchInput, error_numbers: Optional[Sequence[int]] = None) -> List[str]:
+def summary_lines(summary: Summary, source: BatchInput) -> List[str]:
     """``summary.lines()``, with each listed error row named by its file when there are several.
 
-    ``exports/b.csv line 3: ...`` instead of ``line 3: ...``. The file comes
-    from the row's number (``error_numbers``, one per kept error, or a third
-    item of the summary's error entries); without it, a reason that already
-    names its file and line is shown as it is. One file: unchanged.
+    ``exports/b.csv line 3: ...`` instead of ``line 3: ...``; the file comes
+    from the row number the summary keeps with each error. One file: unchanged.
     """
     lines = summary.lines()
     if not isinstance(source, MultiFileInput) or not summary.errors:
         return lines
     replacements = []
-    for index, entry in enumerate(summary.errors):
-        line, reason = entry[0], entry[1]
+    for line, reason, number in summary.errors:
         plain = "  " + (reason if reason.startswith(f"line {line}:") else f"line {line}: {reason}")
-        number = entry[2] if len(entry) > 2 else None
-        if number is None and error_numbers is not None and len(error_numbers) == len(summary.errors):
-            number = error_numbers[index]
-        if number is not None:
-            where = f"{source.path_of(number)} line {line}"
-        else:
-            where = next((f"{path} line {line}" for path in source.paths if reason.startswith(f"{path} line {line}:")),
-                         None)
-        located = plain if where is None else "  " + (reason if reason.startswith(f"{where}:") else f"{where}: {reason}")
+        where = f"{source.path_of(number)} line {line}"
+        located = "  " + (reason if reason.startswith(f"{where}:") else f"{where}: {reason}")
         replacements.append((plain, located))
     # The error lines come last and in order; match them in turn, leaving every other line alone.
     result, waiting = [], iter(replacements)

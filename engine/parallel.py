@@ -335,7 +335,8 @@ def screen_chunks(
     if on_row is not None or (len(first) < chunk_rows and not dask):
         # A trace needs every Result here; a small input is quicker without starting workers.
         rest = (item for chunk in chunks for item in chunk)
-        screen_into(_chain(first, rest), header, screener, out, fmt, summary, redact, on_row, after_row, bar)
+        screen_into(_chain(first, rest), header, screener, out, fmt, summary, redact, on_row, after_row, bar,
+                    after_rows=after_rows)
         if stats is not None:
             stats["chunks"] = 0
         return

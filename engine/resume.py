@@ -339,10 +339,10 @@ class ScreenJob:
 
     def row_callbacks(self):
         """(on_row, after_row, after_rows) for run_batch: with a trace, :meth:`on_row` (it needs each
-        Result); without one, only :meth:`row_done` and :meth:`rows_done`, so that Results need not be built."""
+        Result); without one, :meth:`rows_done` after each block of rows, so that Results need not be built."""
         if self.tracer is not None:
             return self.on_row, None, None
-        return None, self.row_done, self.rows_done
+        return None, None, self.rows_done
 
     def rows_done(self, number: int, levels: Dict[str, int]) -> None:
         """Like :meth:`row_done` for several rows written at once, the last being row ``number``."""

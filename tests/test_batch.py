@@ -614,10 +614,17 @@ def test_ctrl_c_exits_130_with_a_message(tmp_path, monkeypatch):
     assert result.stderr == "Interrupted; the output is incomplete.\n"
 
 
-def test_a_closed_output_pipe_ends_quietly():
-    """`magscreen screen ... | head -1`: no traceback, no 'Exception ignored' noise."""
+def test_a_closed_output_pipe_ends_quietly(tmp_path):
+    """`magscreen screen ... | head -1`: no traceback, no 'Exception ignored' noise.
+
+    Rows are written in blocks, so the input is larger than one block: the
+    writes after the reader has gone meet the closed pipe.
+    """
+    example = (ROOT / "engine" / "data" / "example_intake.csv").read_text(encoding="utf-8").splitlines(True)
+    source = tmp_path / "in.csv"
+    source.write_text(example[0] + "".join(example[1:]) * 10, encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from cli import main; main()", "screen", "--example", "--format", "jsonl"],
+        [sys.executable, "-c", "from cli import main; main()", "screen", str(source), "--format", "jsonl"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
     )
     first = process.stdout.readline()

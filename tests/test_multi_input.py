@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.batch import BatchInput, InputError, open_input, run_batch
-from engine.multi_input import (ErrorRowNumbers, MultiFileInput, check_output_not_input, expand_input, expand_inputs,
+from engine.multi_input import (MultiFileInput, check_output_not_input, expand_input, expand_inputs,
                                 inputs_fingerprint, location, open_inputs, summary_lines)
 from engine.resume import file_fingerprint
 from engine.screening import Screener
@@ -476,25 +476,14 @@ def test_summary_error_lines_name_the_file_among_several(tmp_path):
     a = write(tmp_path, "a.csv", f"{HEADER}\nr1,forty,f,no,no,\nr2,40,f,no,no,\n")
     b = write(tmp_path, "b.csv", f"{HEADER}\nr3,40,f,no,no,\nr4,forty,f,no,no,\nr5,40,f\n")
     source = open_inputs([a, b])
-    noted = ErrorRowNumbers()
-    on_row, after_row, after_rows = noted.wrap(None, lambda number, level: None, lambda number, levels: None)
-    assert on_row is None  # None stays None: run_batch picks its path by which callbacks it has
     with source:
-        summary = run_batch(source, io.StringIO(newline=""), "csv", SCREENER, after_row=after_row,
-                            after_rows=after_rows)
-    assert noted.known() == [1, 4, 5]
-    errors = summary_lines(summary, source, noted.known())[-3:]
+        summary = run_batch(source, io.StringIO(newline=""), "csv", SCREENER, after_rows=lambda number, levels: None)
+    assert [number for _, _, number in summary.errors] == [1, 4, 5]  # the summary keeps each error's row number
+    errors = summary_lines(summary, source)[-3:]
     assert errors[0].startswith(f"  {a} line 2: age_years: 'forty' is not accepted")
     assert errors[1].startswith(f"  {b} line 3: age_years: 'forty' is not accepted")
     assert errors[2].startswith(f"  {b} line 4: row has 3 cells but the header has 6")
-    if len(summary.errors[0]) == 2:  # a Summary that keeps no row numbers, and none noted
-        # Only a reason that names its file is shown with the file (and not as "line 4: b.csv line 4: ...").
-        unknown = summary_lines(summary, source, None)[-3:]
-        assert unknown[0].startswith("  line 2: age_years:") and unknown[1].startswith("  line 3: age_years:")
-        assert unknown[2].startswith(f"  {b} line 4: row has 3 cells")
-    else:  # one that does: the numbers noted on the way are not needed
-        assert summary_lines(summary, source, None)[-3:] == errors
-    assert summary.lines()[:-3] == summary_lines(summary, source, noted.known())[:-3]
+    assert summary.lines()[:-3] == summary_lines(summary, source)[:-3]
 
 
 def test_summary_lines_of_one_file_are_unchanged(tmp_path):
@@ -502,20 +491,7 @@ def test_summary_lines_of_one_file_are_unchanged(tmp_path):
     source = open_inputs([a])
     with source:
         summary = run_batch(source, io.StringIO(newline=""), "csv", SCREENER)
-    assert summary_lines(summary, source, [1, 2]) == summary.lines()
+    assert summary_lines(summary, source) == summary.lines()
     assert summary.lines()[-1].startswith("  line 3: row has 3 cells")
 
 
-def test_error_rows_reported_in_a_block_leave_the_numbers_unknown():
-    noted = ErrorRowNumbers(keep=2)
-    seen = []
-    on_row, after_row, after_rows = noted.wrap(None, lambda n, level: seen.append(n), lambda n, levels: seen.append(n))
-    after_row(1, "error")
-    after_row(1, "error")  # the same row through two callbacks counts once
-    after_rows(9, {"none": 7, "error": 1})
-    assert noted.known() is None and seen == [1, 1, 9]
-    full = ErrorRowNumbers(keep=1)
-    full.wrap(None, lambda n, level: None, lambda n, levels: None)[1](3, "error")
-    full_rows = full.wrap(None, None, lambda n, levels: None)[2]
-    full_rows(9, {"error": 4})  # the kept ones are all known already
-    assert full.known() == [3]

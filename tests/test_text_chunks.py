@@ -9,7 +9,6 @@ cells fool the count) makes the rest of the file be read here, one piece
 after another. Every case is compared with screening the file in one process.
 """
 import io
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +17,7 @@ from engine.batch import BatchInput, Summary, screen_into
 from engine.fields import FIELDS
 from engine.parallel import screen_text_chunk, screen_text_chunks, text_chunks_apply
 from engine.screening import Screener
-from tests.test_parallel import ROWS, varied_csv
+from tests.test_parallel import varied_csv
 
 SCREENER = Screener()
 
