@@ -493,6 +493,13 @@ def screen_text_chunks(
             writer.serial([first[0]], first[1])
             return
         pieces = _chain([second] if second is not None else [], pieces)
+        if not dask and make_executor is None:
+            # Screen the first piece here, with the memo the pool's workers are forked with: they start
+            # with the common answers, spellings and stage runs already known instead of each learning them.
+            if not writer.take(screen_text_chunk(plan, *first, False), first[0]):
+                writer.serial(_chain([first[0]], (piece for piece, _ in pieces)), first[1])
+                return
+            first = None
         if make_executor is not None:
             executor = make_executor(plan)
         elif dask:
@@ -501,7 +508,7 @@ def screen_text_chunks(
             executor = PoolExecutor(plan, jobs or default_jobs())
         window = 2 * executor.jobs + 1
         in_flight: deque = deque()
-        for text, line in _chain([first], pieces):
+        for text, line in _chain([first] if first is not None else [], pieces):
             in_flight.append((executor.submit_text(text, line, False), text, line))
             sent += 1
             while in_flight and (len(in_flight) > window or in_flight[0][0].done()):
