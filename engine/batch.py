@@ -596,7 +596,10 @@ def screen_into(
     (engine.parallel), so every path writes the same bytes.
 
     ``on_row(row, result)`` and ``after_row(number, level)`` are called as
-    each row is written. Without them, rows are written in blocks of
+    each row is written; ``result`` is the row's Result, or, for a row whose
+    output needed none (CSV), the screener's Conclusion it would be built
+    from (``row.record`` and ``row.key`` are set; both have ``level``;
+    engine.trace takes either). Without them, rows are written in blocks of
     :data:`FLUSH_ROWS`, each followed by ``after_rows(last row number,
     {level: rows})`` if given.
     """
@@ -658,8 +661,9 @@ def screen_into(
                     if on_row is not None:
                         record = cell_screener.record(cell_row)
                         key = cell_screener.fact_key(cell_row)
+                        # The output did not need a Result: hand over the Conclusion it would be built from.
                         on_row(InputRow(number, line, {}, extras, record=record, key=key),
-                               result or cell_screener.result(cell_row, record, key))
+                               result if result is not None else outcome.conclusion)
                     if after_row is not None:
                         after_row(number, outcome.level)
                     if bar is not None:
