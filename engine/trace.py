@@ -62,8 +62,8 @@ ENVELOPE = ("type", "id", "prev", "hash")  # what a shared line's id does not co
 CONCLUSION_WINDOW = 65536
 OUTCOME_WINDOW = 16384
 # Caches that only save work (the lines written do not depend on them).
-KEY_MEMO_SIZE = 32768  # FactKey -> its conclusion and outcome ids, ~0.7 kB each
-OUTCOME_MEMO_SIZE = 65536  # engine key and summary -> outcome id
+KEY_MEMO_SIZE = 65536  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.4 kB each
+OUTCOME_MEMO_SIZE = 65536  # engine key -> outcome id, ~0.3 kB each
 SUMMARY_MEMO_SIZE = 4096
 FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
@@ -485,7 +485,7 @@ class Tracer:
         self._firings_text = FiringsText()
         # Caches, bounded; the lines written do not depend on them.
         self._by_key: "OrderedDict[Any, Tuple[str, str]]" = OrderedDict()  # FactKey -> (conclusion id, outcome id)
-        self._outcome_ids: "OrderedDict[Tuple, Tuple[str, Any]]" = OrderedDict()  # (engine key, summary) -> outcome
+        self._outcome_ids: "OrderedDict[Tuple, Tuple[str, Any]]" = OrderedDict()  # engine key -> outcome id
         self._engine_key = getattr(screener, "engine_key", None)
         self._summaries: Dict[Tuple, str] = {}
         self._format1: "OrderedDict[Any, Tuple[str, str, str]]" = OrderedDict()
@@ -585,10 +585,9 @@ class Tracer:
             return (result.level, result.error, result.error_field)
         return (result.level, _pairs(result.flags), _pairs(result.notes), tuple(result.missing))
 
-    def _summary_text(self, result: Result, summary_key: Optional[Tuple] = None) -> str:
+    def _summary_text(self, result: Result) -> str:
         """``dumps(result_summary(result))``, memoised."""
-        if summary_key is None:
-            summary_key = self._summary_key(result)
+        summary_key = self._summary_key(result)
         text = self._summaries.get(summary_key)
         if text is None:
             text = dumps(result_summary(result))
@@ -600,28 +599,28 @@ class Tracer:
     def _outcome_id(self, key, result: Result) -> Tuple[str, Optional[Tuple[str, str]]]:
         """The outcome id of ``result``, and (firings text, summary text) when they had to be built.
 
-        A Screener concludes the same for every FactKey with the same engine
-        key (its memo key), so the id is memoised on that (plain data: no
-        work for the garbage collector); without ``engine_key``, on the
-        identity of the firings tuple, which the memo then holds.
+        A Screener concludes the same (firings and result) for every FactKey
+        with the same engine key, its own memo key, so the id is memoised on
+        that (plain tuples: no work for the garbage collector), checked
+        against the level and number of firings; without ``engine_key``, on
+        the identity of the firings tuple and the summary, the memo holding
+        the firings so that their id is not reused meanwhile.
         """
-        summary_key = self._summary_key(result)
         firings = result.firings
         engine_key = self._engine_key(key) if self._engine_key is not None else None
         if engine_key is not None:
-            memo_key = (engine_key, summary_key)
-            known = self._outcome_ids.get(memo_key)
-            if known is not None and known[1] == len(firings):
-                return known[0], None
+            memo_key: Tuple = (engine_key,)
+            check: Any = (result.level, len(firings))
         else:
-            memo_key = (id(firings), summary_key)
-            known = self._outcome_ids.get(memo_key)
-            if known is not None and known[1] is firings:
-                return known[0], None
-        parts = (self._firings_text(firings), self._summary_text(result, summary_key))
+            memo_key = (id(firings), self._summary_key(result))
+            check = firings
+        known = self._outcome_ids.get(memo_key)
+        if known is not None and (known[1] is check or known[1] == check):
+            return known[0], None
+        parts = (self._firings_text(firings), self._summary_text(result))
         outcome_id = text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}")
         memo = self._outcome_ids
-        memo[memo_key] = (outcome_id, len(firings) if engine_key is not None else firings)
+        memo[memo_key] = (outcome_id, check)
         if len(memo) > OUTCOME_MEMO_SIZE:
             memo.popitem(last=False)
         return outcome_id, parts

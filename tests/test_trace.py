@@ -270,6 +270,25 @@ def test_a_conclusion_traces_exactly_like_the_result_built_from_it(tmp_path):
     assert texts[0] == texts[1] and len(texts[0]) > 5
 
 
+def test_a_screener_without_engine_keys_gets_the_same_lines(tmp_path):
+    """The outcome memo falls back to the firings' identity when the screener offers no engine key."""
+    screener = Screener()
+
+    class Plain:
+        kb = screener.kb
+        fact_key = screener.fact_key
+
+    traces = []
+    for which in (screener, Plain()):
+        stream = io.StringIO()
+        tracer = Tracer(stream, which, {"name": "test"})
+        trace_rows(tracer, screener, (ROWS + twin_rows()) * 2)
+        tracer.finish()
+        traces.append([{k: v for k, v in json.loads(line).items() if k not in ("prev", "hash", "final_hash")}
+                       for line in stream.getvalue().splitlines()[1:]])
+    assert traces[0] == traces[1]
+
+
 # -- the chain catches edits -----------------------------------------------
 
 
