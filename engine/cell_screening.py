@@ -24,6 +24,7 @@ from .results import Result
 from .screening import Conclusion, FactKey, Screener, with_record_id
 
 MEMO_SIZE = 65536  # entries per memo; past it, new texts are still parsed, just not remembered
+TEMPLATES_SIZE = 8192  # Results kept for reuse (a few kB each)
 CODES = {True: "y", False: "n", None: "-"}
 VALUES = {code: value for value, code in CODES.items()}
 INVALID = object()
@@ -32,12 +33,11 @@ INVALID = object()
 class Outcome:
     """What every row with the same answers and intake status gets, apart from its id."""
 
-    __slots__ = ("conclusion", "level", "tail", "tail_text", "templates", "quotes_intake")
+    __slots__ = ("conclusion", "level", "tail", "tail_text", "quotes_intake")
 
     def __init__(self, conclusion: Conclusion, recommendation: str, quotes_intake: bool):
         self.conclusion = conclusion
         self.quotes_intake = quotes_intake  # a flag's explanation quotes the intake (amount, recommendation)
-        self.templates: Dict[Any, Result] = {}  # (intake assessment, amount) or None -> Result (see result())
         self.level = conclusion.level
         self.tail = result_cells(  # the CSV columns after record_id
             conclusion.level, [flag for flag, _ in conclusion.flags], [note for note, _ in conclusion.notes],
@@ -94,6 +94,7 @@ class CellScreener:
         self._answers: Dict[str, Dict[str, Any]] = {}
         self._answer_sets: Dict[str, Tuple] = {}
         self._outcomes: Dict[Tuple, Outcome] = {}  # (codes, intake status) -> outcome
+        self._templates: Dict[Tuple, Tuple] = {}  # (outcome, intake assessment or None) -> (Result, ...)
         self._by_engine_key: Dict[Tuple, Outcome] = {}
         self.outcomes_built = 0  # rows whose outcome was not in the memo
         self._intake_flags = frozenset(f.id for f in screener.kb.flags.values() if f.trigger == "intake_below_recommended")
@@ -257,21 +258,21 @@ class CellScreener:
         and a row with another amount gets a copy with its own intake flag.
         """
         outcome = row.outcome
-        intake_key = row.assessment.key() if outcome.quotes_intake else None
-        entry = outcome.templates.get(intake_key)
+        memo_key = (outcome, row.assessment.key() if outcome.quotes_intake else None)
+        entry = self._templates.get(memo_key)
         if entry is None:
             template = self.screener.result_for(record or self.record(row), key or self.fact_key(row),
                                                 outcome.conclusion)
             at = next((i for i, flag in enumerate(template.flags) if flag.id in self._intake_flags), None)
-            if len(outcome.templates) >= 256:
-                outcome.templates.clear()
-            entry = outcome.templates[intake_key] = (template, at, row.intake)
+            if len(self._templates) >= TEMPLATES_SIZE:
+                self._templates.clear()
+            entry = self._templates[memo_key] = (template, at, row.intake)
         template, at, amount = entry
         if at is None or row.intake == amount:
             return with_record_id(template, row.record_id)
         flags = list(template.flags)
         flag = flags[at]
-        flags[at] = self.screener.intake_flag_result(intake_key, row.intake, flag.id, flag.fields)
+        flags[at] = self.screener.intake_flag_result(memo_key[1], row.intake, flag.id, flag.fields)
         result = with_record_id(template, "\x00")  # a fresh copy to change
         result.__dict__.update(record_id=row.record_id, flags=tuple(flags))
         return result
