@@ -8,7 +8,7 @@ memoised on exactly that key; explanations that quote the person's own
 values are rendered afterwards, outside the engine.
 """
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from rules.screening import (
@@ -116,9 +116,13 @@ class Conclusion:
     advice: str
     runs: Tuple["StageRun", ...] = field(default=(), compare=False, repr=False)
 
-    @cached_property
+    @property
     def firings(self) -> Tuple[Firing, ...]:
-        """Every firing of the stage runs, in order, numbered from 1 (built when first asked for)."""
+        """Every firing of the stage runs, in order, numbered from 1.
+
+        Built each time it is asked for, not kept: memoised conclusions are
+        many, and most are never asked (CSV output needs no firings).
+        """
         return renumbered(self.runs)
 
 
