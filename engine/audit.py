@@ -390,11 +390,13 @@ def facts_differences(was: Any, now: Mapping[str, Any]) -> List[str]:
 
 def replay_differences(entry: Mapping[str, Any], screener: Screener, key: FactKey) -> List[str]:
     """What differs between a recorded entry and the current engine's conclusion for ``key``."""
-    # Compared as JSON, the form the trace holds them in (tuples become lists).
-    details = facts_differences(entry.get("facts"), json.loads(dumps(key.as_dict()))) \
-        if isinstance(entry.get("answers"), dict) else []
+    # Compared as canonical JSON, the form the trace holds them in (tuples become lists).
+    details = []
+    if isinstance(entry.get("answers"), dict):
+        now_facts = dumps(key.as_dict())
+        if dumps(entry.get("facts")) != now_facts:
+            details = facts_differences(entry.get("facts"), json.loads(now_facts))
     now_result, now_firings = concluded(screener, key)
-    now_firings = json.loads(dumps(now_firings))
     was = entry.get("result") or {}
     if was.get("level") != now_result["level"]:
         details.append(f"level: trace {was.get('level')}, now {now_result['level']}")
@@ -410,8 +412,9 @@ def replay_differences(entry: Mapping[str, Any], screener: Screener, key: FactKe
         details.append(f"missing: trace {', '.join(was.get('missing') or []) or '(none)'}, "
                        f"now {', '.join(now_result['missing']) or '(none)'}")
     was_firings = entry.get("firings") or []
-    if was_firings != now_firings:
-        details.append(_firing_difference(was_firings, now_firings))
+    now_text = dumps(now_firings)
+    if dumps(was_firings) != now_text:
+        details.append(_firing_difference(was_firings, json.loads(now_text)))
     return details
 
 

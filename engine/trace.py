@@ -72,13 +72,12 @@ FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
 
 def canonical(obj: Mapping[str, Any]) -> str:
-    """The text that is hashed: sorted keys, no spaces, ``hash`` left out."""
-    return json.dumps(
-        {k: v for k, v in obj.items() if k != "hash"},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    """The text that is hashed: sorted keys, no spaces, ``hash`` left out.
+
+    That is ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` of the object without ``hash``.
+    """
+    return dumps({k: v for k, v in obj.items() if k != "hash"})
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
