@@ -62,8 +62,9 @@ ENVELOPE = ("type", "id", "prev", "hash")  # what a shared line's id does not co
 CONCLUSION_WINDOW = 65536
 OUTCOME_WINDOW = 16384
 # Caches that only save work (the lines written do not depend on them).
-KEY_MEMO_SIZE = 65536  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.4 kB each
-OUTCOME_MEMO_SIZE = 65536  # engine key -> outcome id, ~0.3 kB each
+# At their caps these and the windows hold about 35 MB, flat however long the input.
+KEY_MEMO_SIZE = 32768  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.35 kB each
+OUTCOME_MEMO_SIZE = 32768  # engine key -> outcome id, ~0.4 kB each
 SUMMARY_MEMO_SIZE = 4096
 FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
