@@ -672,9 +672,13 @@ def tamper(lines, rng):
     lines = list(lines)
     kind = rng.randrange(7)
     at = rng.randrange(1, len(lines) - 1)
-    if kind == 0:
+    if kind == 0:  # change a value: a result's level, else (a format 2 record or shared line) an answer or a fact
         obj = json.loads(lines[at])
-        obj["result"]["level"] = "none" if obj["result"].get("level") != "none" else "urgent"
+        if isinstance(obj.get("result"), dict):
+            obj["result"]["level"] = "none" if obj["result"].get("level") != "none" else "urgent"
+        else:
+            changed = obj.get("answers") or obj.get("facts")
+            changed[min(changed)] = "tampered"
         lines[at] = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
     elif kind == 1:
         del lines[at]
@@ -688,6 +692,7 @@ def tamper(lines, rng):
     elif kind == 5:
         lines.append(lines[at])
     else:
+        at = rng.choice([i for i, line in enumerate(lines) if '"type":"record"' in line])
         obj = json.loads(lines[at])
         obj["record_id"] = obj["record_id"] + "x"
         lines[at] = lines[at].replace(json.dumps(obj["record_id"][:-1]), json.dumps(obj["record_id"]), 1)
