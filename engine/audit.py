@@ -144,6 +144,7 @@ def show_record(entry: Mapping[str, Any], kb: KnowledgeBase) -> str:
         return "\n".join(lines)
     firings = entry.get("firings") or []
     reasoning, notes, missing, advice = [], [], [], []
+    could_raise: Dict[str, str] = {}  # kind of flag -> the rule that concluded one more would raise the level
     for firing in firings:
         rule = firing.get("rule")
         for fact in firing.get("declared", ()):
@@ -168,6 +169,8 @@ def show_record(entry: Mapping[str, Any], kb: KnowledgeBase) -> str:
             elif kind == "Missing":
                 missing.append(f"  {question_title(kb, fact.get('field'))} is unanswered and could raise the level"
                                f" -> rule {rule}")
+            elif kind == "CouldRaise":
+                could_raise[fact.get("kind")] = rule
             elif kind == "Recommend":
                 advice.append(f"  level {result.get('level')} -> rule {rule} -> advice {fact.get('advice')}")
     lines.append("Reasoning (answer -> rule -> flag -> level):")
@@ -175,6 +178,7 @@ def show_record(entry: Mapping[str, Any], kb: KnowledgeBase) -> str:
     if notes:
         lines.append("Notes:")
         lines.extend(notes)
+    missing.extend(_missing_by_kind(entry, result, could_raise, kb))
     if missing:
         lines.append("Missing answers:")
         lines.extend(missing)
@@ -187,6 +191,29 @@ def show_record(entry: Mapping[str, Any], kb: KnowledgeBase) -> str:
         declared = "; ".join(fact_text(f) for f in firing.get("declared", ())) or "(nothing)"
         lines.append(f"  {firing.get('seq')}. {firing.get('rule')}: matched {matched}; declared {declared}")
     return "\n".join(lines)
+
+
+KIND_WORDS = {"risk_factor": "risk factor", "sign": "sign", "red_flag": "red flag"}
+
+
+def _missing_by_kind(entry: Mapping[str, Any], result: Mapping[str, Any], could_raise: Mapping[str, str],
+                     kb: KnowledgeBase) -> List[str]:
+    """Unanswered questions listed because one more flag of their kind would raise the level.
+
+    The level stage concludes the kinds (CouldRaise); the question belongs
+    to a flag of that kind that was not raised (knowledge, not a rule).
+    """
+    lines = []
+    raised = set(result.get("flags") or ())
+    for name in result.get("missing") or ():
+        flag_id = kb.field_flag.get(name)
+        flag = kb.flags.get(flag_id) if flag_id else None
+        if flag is None or flag.trigger != "any_yes" or flag.kind not in could_raise or flag_id in raised:
+            continue
+        lines.append(f"  {question_title(kb, name)} is unanswered; a yes would raise flag {flag_label(kb, flag_id)},"
+                     f" and one more {KIND_WORDS.get(flag.kind, flag.kind)} could raise the level"
+                     f" -> rule {could_raise[flag.kind]}")
+    return lines
 
 
 def show_run(path: str, kb: KnowledgeBase) -> str:

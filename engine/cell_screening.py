@@ -25,6 +25,7 @@ from .screening import Conclusion, FactKey, Screener, with_record_id
 
 MEMO_SIZE = 65536  # entries per memo; past it, new texts are still parsed, just not remembered
 TEMPLATES_SIZE = 8192  # Results kept for reuse (a few kB each)
+ANSWERS_SIZE = 8192  # dicts of every answer (about 1.5 kB each), the base of each Record built
 CODES = {True: "y", False: "n", None: "-"}
 VALUES = {code: value for value, code in CODES.items()}
 INVALID = object()
@@ -236,7 +237,7 @@ class CellScreener:
         if base is None:
             values = dict(zip(self.yes_no, (VALUES[code] for code in row.codes)))
             base = {name: values.get(name) for name in ANSWER_FIELDS}
-            if len(self._answers) >= MEMO_SIZE:
+            if len(self._answers) >= ANSWERS_SIZE:
                 self._answers.clear()
             self._answers[row.codes] = base
         answers = dict(base)

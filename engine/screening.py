@@ -36,7 +36,7 @@ from .knowledge import KnowledgeBase, load_default
 from .records import Record, RowError, normalise
 from .results import FlagResult, NoteResult, Result
 
-DEFAULT_CACHE_SIZE = 65536
+DEFAULT_CACHE_SIZE = 32768  # conclusions by engine key (the CellScreener keeps its outcomes apart)
 RESULT_CACHE_SIZE = 32768
 INTAKE_INPUTS = ("magnesium_intake_mg", "age_years", "sex", "pregnant", "lactating")
 

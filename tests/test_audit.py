@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli import main
-from engine.audit import question_title, verify
+from engine.audit import flag_label, question_title, verify
 from engine.fields import YES_NO_FIELDS
 from engine.knowledge import load_default
 from engine.screening import Screener
@@ -68,6 +68,22 @@ def test_show_record_gives_answer_rule_flag_level_with_article_sections(trace, k
         result.output.splitlines()
     assert "-> rule note_other_explanation_of_answer -> note twitches_other_causes" in result.output
     assert "Rule firings in order:" in result.output
+
+
+def test_show_record_explains_each_missing_answer_by_the_kind_that_could_raise_the_level(trace, kb):
+    """r2: one sign (fatigue) is low; another sign or a risk factor would raise it, a red flag too."""
+    result = audit("show", str(trace), "--record", "r2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    missing = lines[lines.index("Missing answers:") + 1:lines.index("Advice:")]
+    anxiety = (f"  {question_title(kb, 'anxiety')} is unanswered; a yes would raise flag "
+               f"{flag_label(kb, 'signs.mental_health')}, and one more sign could raise the level"
+               " -> rule list_flag_kind_that_could_raise_level")
+    assert anxiety in missing
+    assert not any(question_title(kb, "muscle_weakness") in line for line in missing)  # its flag is raised
+    row = {"record_id": "r2", "age_years": "30", "sex": "m", "apathy": "no", "depression": "no", "anxiety": "",
+           "insomnia": "no", "fatigue": "yes", "magnesium_intake_mg": "500"}  # as in tests/test_trace.py
+    assert len(missing) == len(Screener().screen(row).missing)  # every missing answer is explained
 
 
 def test_show_error_row_says_no_rule_ran(trace):
