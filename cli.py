@@ -286,7 +286,7 @@ def screen(input_paths, example, encoding, output, fmt, quiet, progress, knowled
                     with output_stream(job.direct_output, job.output) as out:
                         on_row, after_row, after_rows = job.row_callbacks()
                         summary = run_batch(source, out, fmt, screener, redact=redact_errors, on_row=on_row,
-                                            after_row=after_row, after_rows=after_rows,
+                                            after_row=after_row, after_rows=after_rows, tracer=job.tracer,
                                             progress=stderr if show_progress else None,
                                             resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
                 summary = job.complete(summary)

@@ -757,6 +757,7 @@ def run_batch(
     dask: Optional[str] = None,
     after_row: Optional[Callable[[int, str], None]] = None,
     after_rows: Optional[Callable[[int, Dict[str, int]], None]] = None,
+    tracer=None,
 ) -> Summary:
     """Screen every row of ``source`` into ``out``; returns the run summary.
 
@@ -765,7 +766,9 @@ def run_batch(
     then ``after_row(row number, level)`` (which, unlike ``on_row``, does
     not need the row's Result to be built); where rows are written a chunk
     at a time (``jobs`` > 1), ``after_rows(last row number, {level: rows})``
-    is called once per chunk instead, if given;
+    is called once per chunk instead, if given; ``tracer`` (the
+    engine.trace.Tracer that ``on_row`` writes to) lets workers prepare the
+    trace of the rows they screen, which it then chains here in order;
     ``progress`` is a terminal stream to draw a progress bar on.
     ``resume_after`` continues an interrupted run (engine.resume): ``out``
     already holds the header and that many rows, which are read but not
@@ -790,9 +793,9 @@ def run_batch(
         if jobs > 1 or dask:  # chunks screened in worker processes or on a Dask cluster (engine.parallel)
             from .parallel import screen_chunks, screen_text_chunks, text_chunks_apply
 
-            if text_chunks_apply(batch_input, fmt, on_row, after_row, after_rows, resume_after):
+            if text_chunks_apply(batch_input, fmt, on_row, after_row, after_rows, resume_after, tracer):
                 screen_text_chunks(batch_input, screener, out, summary, redact=redact, after_rows=after_rows,
-                                   bar=bar, jobs=jobs, dask=dask)
+                                   bar=bar, jobs=jobs, dask=dask, on_row=on_row, tracer=tracer)
             else:
                 screen_chunks(items, header, screener, out, fmt, summary, redact=redact, on_row=on_row,
                               after_row=after_row, bar=bar, jobs=jobs, dask=dask, after_rows=after_rows)

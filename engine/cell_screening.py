@@ -189,6 +189,13 @@ class CellScreener:
             text += "," + csv_field(neutralise(cells[i]))
         return text + "\r\n", outcome.level
 
+    def line_of(self, row: CellRow, cells: List[str]) -> str:
+        """The CSV output line of a row read from ``cells`` (as :meth:`csv_line` gives it)."""
+        text = csv_field(neutralise(row.record_id)) + row.outcome.tail_text
+        for i in self.extra_at:
+            text += "," + csv_field(neutralise(cells[i]))
+        return text + "\r\n"
+
     def read(self, cells: List[str], number: int) -> Optional[CellRow]:
         """The row with everything a Record, FactKey or Result needs, or None."""
         parsed = self._parse(cells, number)
@@ -231,16 +238,27 @@ class CellScreener:
 
     # -- for consumers that need the whole Record or Result ---------------------
 
-    def record(self, row: CellRow) -> Record:
-        """The Record normalise() would give for this row (same values, same field order)."""
-        base = self._answers.get(row.codes)
+    #: the answers that are not yes/no, as :meth:`values_of` gives them
+    VALUE_FIELDS = ("age_years", "sex", "magnesium_intake_mg")
+
+    def base_answers(self, codes: str) -> Dict[str, Any]:
+        """Every answer of a row with these yes/no codes, the VALUE_FIELDS None (shared: do not change it)."""
+        base = self._answers.get(codes)
         if base is None:
-            values = dict(zip(self.yes_no, (VALUES[code] for code in row.codes)))
+            values = dict(zip(self.yes_no, (VALUES[code] for code in codes)))
             base = {name: values.get(name) for name in ANSWER_FIELDS}
             if len(self._answers) >= ANSWERS_SIZE:
                 self._answers.clear()
-            self._answers[row.codes] = base
-        answers = dict(base)
+            self._answers[codes] = base
+        return base
+
+    @staticmethod
+    def values_of(row: CellRow) -> Tuple:
+        return row.age, row.sex, row.intake
+
+    def record(self, row: CellRow) -> Record:
+        """The Record normalise() would give for this row (same values, same field order)."""
+        answers = dict(self.base_answers(row.codes))
         answers["age_years"] = row.age
         answers["sex"] = row.sex
         answers["magnesium_intake_mg"] = row.intake

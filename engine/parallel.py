@@ -65,6 +65,7 @@ class ChunkPlan:
     fmt: str
     redact: bool
     field_limit: int = FIELD_LIMIT  # the longest cell the reader takes, as in this process
+    traced: bool = False  # also prepare each row's trace texts (engine.trace.TraceTexts)
 
 
 @dataclass
@@ -128,6 +129,10 @@ class TextChunkDone:
     segments: List = field(default_factory=list)
     rows: int = 0
     blank_lines: int = 0
+    # Traced: each run of rows also lists (row within the chunk, record id, answers text, conclusion id),
+    # and these map the ids the chunk uses to their texts (see engine.trace.Tracer.record_prepared).
+    conclusions: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    outcomes: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
 
 def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_input: bool) -> TextChunkDone:
@@ -139,29 +144,52 @@ def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_inp
     done = TextChunkDone(True, first_line)
     block: List[str] = []
     levels: Dict[str, int] = {}
+    traced: Optional[List[Tuple]] = [] if plan.traced else None
+    texts = _trace_texts(plan, memo.screener) if plan.traced else None
     last = 0
     try:
         for item in iter_rows(reader, plan.header, counts, True, line_offset=first_line - 1,
                               at_end_of_input=at_end_of_input):
             done.rows += 1
             if item.__class__ is tuple:
-                found = memo.csv_line(item[2], item[0])
+                if traced is None:
+                    found = memo.csv_line(item[2], item[0])
+                else:
+                    cell_row = memo.read(item[2], item[0])
+                    found = None if cell_row is None else (memo.line_of(cell_row, item[2]), cell_row.outcome.level)
                 if found is not None:
                     block.append(found[0])
                     levels[found[1]] = levels.get(found[1], 0) + 1
                     last = item[0]
+                    if traced is not None:
+                        codes = cell_row.codes
+                        answers = texts.template(codes, memo.base_answers(codes), memo.VALUE_FIELDS)
+                        traced.append((last, cell_row.record_id, answers.fill(memo.values_of(cell_row)),
+                                       texts.prepare(cell_row.outcome.conclusion, memo.fact_key(cell_row),
+                                                     done.conclusions, done.outcomes)))
                     continue
             if block:
-                done.segments.append(("".join(block), last, levels))
+                done.segments.append(("".join(block), last, levels, traced))
                 block, levels = [], {}
+                traced = [] if plan.traced else None
             line = item[1] if item.__class__ is tuple else item.line
             done.segments.append((done.rows, line - first_line, reader.line_num - 1))
     except ChunkEndsInQuote:
         return TextChunkDone(False)
     if block:
-        done.segments.append(("".join(block), last, levels))
+        done.segments.append(("".join(block), last, levels, traced))
     done.blank_lines = counts["blank_lines"]
     return done
+
+
+def _trace_texts(plan: ChunkPlan, screener: Screener):
+    """This worker thread's TraceTexts for ``plan``'s knowledge, built on first use."""
+    from .trace import TraceTexts
+
+    texts = getattr(_worker_local, "trace_texts", None)
+    if texts is None or texts[0] is not screener:
+        texts = _worker_local.trace_texts = (screener, TraceTexts(screener))
+    return texts[1]
 
 
 def _init_worker(plan: ChunkPlan) -> None:
@@ -399,19 +427,22 @@ def _write_chunk(done: ChunkDone, out: TextIO, summary: Summary, after_row, afte
 TEXT_CHUNK_CHARS = 1 << 20  # about 7,000 rows of a typical export
 
 
-def text_chunks_apply(batch_input, fmt: str, on_row, after_row, after_rows, resume_after: int) -> bool:
+def text_chunks_apply(batch_input, fmt: str, on_row, after_row, after_rows, resume_after: int, tracer=None) -> bool:
     """Whether the file can go to the workers as pieces of text (else as rows read here).
 
     Needs one checked text stream (a file, not standard input or several
-    files), CSV output written in blocks (no trace, no per-row callback),
-    no rows to skip, and a record_id column: a row's output then depends on
-    its row number only if it is an error row, which comes back here.
+    files), CSV output written in blocks (``after_rows``; a per-row callback
+    only with a format 2 trace, whose rows the workers prepare and
+    ``tracer`` chains here), no rows to skip, and a record_id column: a
+    row's output then depends on its row number only if it is an error row,
+    which comes back here.
     """
     from .fields import RECORD_ID
 
+    traced = tracer is not None and getattr(tracer, "trace_format", None) == 2
     return (
         type(batch_input) is BatchInput and batch_input.binary is not None and batch_input.checked
-        and fmt == "csv" and on_row is None and (after_row is None or after_rows is not None)
+        and fmt == "csv" and (on_row is None or traced) and (after_row is None or after_rows is not None)
         and not resume_after and RECORD_ID in batch_input.header.field_index
     )
 
@@ -464,9 +495,11 @@ def screen_text_chunks(
     bar=None,
     jobs: Optional[int] = None,
     dask: Optional[str] = None,
-    chunk_chars: int = TEXT_CHUNK_CHARS,
+    chunk_chars: Optional[int] = None,
     stats: Optional[Dict[str, Any]] = None,
     make_executor: Optional[Callable[[ChunkPlan], Any]] = None,
+    on_row: Optional[Callable[[InputRow, Any], None]] = None,
+    tracer=None,
 ) -> None:
     """Screen the rest of ``batch_input`` (after its header) as pieces of text, in workers.
 
@@ -479,9 +512,9 @@ def screen_text_chunks(
     """
     header = batch_input.header
     first_line = batch_input.counts.get("header_end_line", 1) + 1
-    pieces = _text_pieces(batch_input.text, first_line, chunk_chars)
-    plan = ChunkPlan(screener.kb, header, "csv", redact, csv.field_size_limit())
-    writer = _TextChunkWriter(batch_input, screener, plan, out, summary, redact, after_rows, bar)
+    pieces = _text_pieces(batch_input.text, first_line, chunk_chars or TEXT_CHUNK_CHARS)
+    plan = ChunkPlan(screener.kb, header, "csv", redact, csv.field_size_limit(), traced=tracer is not None)
+    writer = _TextChunkWriter(batch_input, screener, plan, out, summary, redact, after_rows, bar, on_row, tracer)
     executor = None
     sent = 0
     try:
@@ -533,8 +566,10 @@ def screen_text_chunks(
 class _TextChunkWriter:
     """Writes screened text chunks in order; rows the workers left behind are screened here."""
 
-    def __init__(self, batch_input, screener, plan, out, summary, redact, after_rows, bar):
+    def __init__(self, batch_input, screener, plan, out, summary, redact, after_rows, bar, on_row=None, tracer=None):
         self.batch_input = batch_input
+        self.on_row = on_row  # with a trace: traces (and marks) each row screened here
+        self.tracer = tracer  # with a trace: chains the rows the workers prepared
         self.screener = screener
         self.plan = plan
         self.out = out
@@ -553,8 +588,13 @@ class _TextChunkWriter:
         lines = None
         for segment in done.segments:
             if isinstance(segment[0], str):
-                output, last, counts = segment
+                output, last, counts, traced = segment
                 self.out.write(output)
+                if traced is not None:
+                    record = self.tracer.record_prepared
+                    for number, record_id, answers, conclusion_id in traced:
+                        record(record_id, self.rows_before + number, answers, conclusion_id, done.conclusions,
+                               done.outcomes)
                 for level, count in counts.items():
                     levels[level] = levels.get(level, 0) + count
                 summary.rows += sum(counts.values())
@@ -583,4 +623,4 @@ class _TextChunkWriter:
         items = iter_rows(reader, self.plan.header, counts if counts is not None else {"blank_lines": 0}, True,
                           number=rows_before, line_offset=line_offset)
         screen_into(items, self.plan.header, self.screener, self.out, "csv", self.summary, self.redact,
-                    bar=self.bar, after_rows=self.after_rows)
+                    on_row=self.on_row, bar=self.bar, after_rows=self.after_rows)

@@ -338,10 +338,15 @@ class ScreenJob:
         self.row_done(row.number, result.level)
 
     def row_callbacks(self):
-        """(on_row, after_row, after_rows) for run_batch: with a trace, :meth:`on_row` (it needs each
-        Result); without one, :meth:`rows_done` after each block of rows, so that Results need not be built."""
+        """(on_row, after_row, after_rows) for run_batch.
+
+        With a trace, :meth:`on_row` for each row traced here (it needs the
+        row's result) and :meth:`rows_done` after each block of rows whose
+        trace workers prepared; without one, only :meth:`rows_done` after each
+        block, so that Results need not be built.
+        """
         if self.tracer is not None:
-            return self.on_row, None, None
+            return self.on_row, None, self.rows_done
         return None, None, self.rows_done
 
     def rows_done(self, number: int, levels: Dict[str, int]) -> None:

@@ -66,6 +66,7 @@ OUTCOME_WINDOW = 16384
 KEY_MEMO_SIZE = 32768  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.35 kB each
 OUTCOME_MEMO_SIZE = 32768  # engine key -> outcome id, ~0.4 kB each
 SUMMARY_MEMO_SIZE = 4096
+TEMPLATE_MEMO_SIZE = 8192  # answers templates (worker processes preparing traced rows), ~2 kB each
 FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
 
@@ -205,6 +206,56 @@ class AnswersText:
         if not all(isinstance(name, str) for name in names):
             return None
         return tuple((name, {}, _string(name) + ":") for name in sorted(names))
+
+
+class AnswersTemplate:
+    """The canonical JSON of answers that differ only in a few fields, from a text made once.
+
+    ``fill(values)`` gives ``dumps(answers)`` for the base answers with the
+    ``varying`` fields set to ``values`` (a tuple in the order of
+    ``varying``): the other fields' text is fixed when the template is made.
+    A value of an unusual kind falls back to ``dumps`` of the whole.
+    """
+
+    __slots__ = ("base", "varying", "parts", "slots")
+
+    def __init__(self, base: Mapping[str, Any], varying: Tuple[str, ...]):
+        self.base = dict(base)
+        self.varying = varying
+        names = sorted(set(base) | set(varying))
+        parts: List[str] = []
+        slots: List[int] = []
+        text = "{"
+        for position, name in enumerate(names):
+            text += ("," if position else "") + _string(name) + ":"
+            if name in varying:
+                parts.append(text)
+                slots.append(varying.index(name))
+                text = ""
+            else:
+                text += dumps(base[name])
+        parts.append(text + "}")
+        self.parts = tuple(parts)
+        self.slots = tuple(slots)
+
+    def fill(self, values: Tuple) -> str:
+        parts = self.parts
+        out = [parts[0]]
+        for index, slot in enumerate(self.slots):
+            value = values[slot]
+            kind = value.__class__
+            if value is None:
+                out.append("null")
+            elif kind is float and value - value == 0.0:
+                out.append(_float_repr(value))
+            elif kind is str:
+                out.append(_string(value))
+            else:
+                answers = dict(self.base)
+                answers.update(zip(self.varying, values))
+                return dumps(answers)
+            out.append(parts[index + 1])
+        return "".join(out)
 
 
 class FiringsText:
@@ -455,6 +506,115 @@ def _plain(key):
     return plain
 
 
+class TraceTexts:
+    """What a format 2 trace writes for a screened record, as canonical texts: no chain, no windows.
+
+    The Tracer renders each record with it; worker processes use it to
+    prepare traced rows (engine.parallel), which the Tracer then chains
+    (:meth:`Tracer.record_prepared`). Ids are content hashes, so every
+    process gives the same ids and texts for the same record.
+    """
+
+    def __init__(self, screener):
+        self.answers = AnswersText()
+        self._firings_text = FiringsText()
+        # Caches, bounded; the texts do not depend on them.
+        self._by_key: "OrderedDict[Any, Tuple[str, str]]" = OrderedDict()  # FactKey -> (conclusion id, outcome id)
+        self._outcome_ids: "OrderedDict[Tuple, Tuple[str, Any]]" = OrderedDict()  # engine key -> outcome id
+        self._engine_key = getattr(screener, "engine_key", None)
+        self._summaries: Dict[Tuple, str] = {}
+        self._templates: Dict[Any, AnswersTemplate] = {}
+
+    def ids(self, key, result) -> Tuple[str, str, Optional[str], Optional[Tuple[str, str]]]:
+        """(conclusion id, outcome id, facts text, outcome texts); the texts only when they had to be built."""
+        memo_key = _plain(key)
+        known = self._by_key.get(memo_key)
+        facts = outcome = None
+        if known is None:
+            outcome_id, outcome = self._outcome_id(key, result)
+            facts = dumps(key.as_dict())
+            known = (text_id('{"facts":' + facts + ',"outcome":"' + outcome_id + '"}'), outcome_id)
+            memo = self._by_key
+            memo[memo_key] = known
+            if len(memo) > KEY_MEMO_SIZE:
+                memo.popitem(last=False)
+        return known[0], known[1], facts, outcome
+
+    def prepare(self, result, key, conclusions: Dict[str, Tuple[str, str]],
+                outcomes: Dict[str, Tuple[str, str]]) -> str:
+        """The conclusion id of a record, its shared texts added to the two maps (for Tracer.record_prepared)."""
+        conclusion_id, outcome_id, facts, outcome = self.ids(key, result)
+        if conclusion_id not in conclusions:
+            conclusions[conclusion_id] = (facts if facts is not None else dumps(key.as_dict()), outcome_id)
+            if outcome_id not in outcomes:
+                outcomes[outcome_id] = outcome if outcome is not None else self.outcome_parts(result, outcome_id)
+        return conclusion_id
+
+    def template(self, memo_key, base: Mapping[str, Any], varying: Tuple[str, ...]) -> AnswersTemplate:
+        """An AnswersTemplate for ``base`` answers, memoised on ``memo_key`` (which must determine ``base``)."""
+        template = self._templates.get(memo_key)
+        if template is None:
+            if len(self._templates) >= TEMPLATE_MEMO_SIZE:
+                self._templates.clear()
+            template = self._templates[memo_key] = AnswersTemplate(base, varying)
+        return template
+
+    @staticmethod
+    def _summary_key(result: Result) -> Tuple:
+        """What result_summary reads, as a hashable value."""
+        if result.level == "error":
+            return (result.level, result.error, result.error_field)
+        return (result.level, _pairs(result.flags), _pairs(result.notes), tuple(result.missing))
+
+    def _summary_text(self, result: Result) -> str:
+        """``dumps(result_summary(result))``, memoised."""
+        summary_key = self._summary_key(result)
+        text = self._summaries.get(summary_key)
+        if text is None:
+            text = dumps(result_summary(result))
+            if len(self._summaries) >= SUMMARY_MEMO_SIZE:
+                self._summaries.clear()
+            self._summaries[summary_key] = text
+        return text
+
+    def _outcome_id(self, key, result: Result) -> Tuple[str, Optional[Tuple[str, str]]]:
+        """The outcome id of ``result``, and (firings text, summary text) when they had to be built.
+
+        A Screener concludes the same (firings and result) for every FactKey
+        with the same engine key, its own memo key, so the id is memoised on
+        that (plain tuples: no work for the garbage collector), checked
+        against the level and number of firings; without ``engine_key``, on
+        the identity of the firings tuple and the summary, the memo holding
+        the firings so that their id is not reused meanwhile.
+        """
+        firings = result.firings
+        engine_key = self._engine_key(key) if self._engine_key is not None else None
+        if engine_key is not None:
+            memo_key: Tuple = (engine_key,)
+            check: Any = (result.level, len(firings))
+        else:
+            memo_key = (id(firings), self._summary_key(result))
+            check = firings
+        known = self._outcome_ids.get(memo_key)
+        if known is not None and (known[1] is check or known[1] == check):
+            return known[0], None
+        parts = (self._firings_text(firings), self._summary_text(result))
+        outcome_id = text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}")
+        memo = self._outcome_ids
+        memo[memo_key] = (outcome_id, check)
+        if len(memo) > OUTCOME_MEMO_SIZE:
+            memo.popitem(last=False)
+        return outcome_id, parts
+
+    def outcome_parts(self, result: Result, outcome_id: str) -> Tuple[str, str]:
+        """(firings text, summary text) of ``result``, which must be the outcome ``outcome_id``."""
+        parts = (self._firings_text(result.firings), self._summary_text(result))
+        if text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}") != outcome_id:
+            raise ValueError("the result's firings and summary differ from those traced for its facts")
+        return parts
+
+
+
 class Tracer:
     """Writes one trace for a run: the run object now, a record per result, the end on ``finish``.
 
@@ -481,13 +641,7 @@ class Tracer:
         self.writer = writer or TraceWriter(stream, signing_key=signing_key)
         self.conclusions = SharedWindow(CONCLUSION_WINDOW)
         self.outcomes = SharedWindow(OUTCOME_WINDOW)
-        self._answers_text = AnswersText()
-        self._firings_text = FiringsText()
-        # Caches, bounded; the lines written do not depend on them.
-        self._by_key: "OrderedDict[Any, Tuple[str, str]]" = OrderedDict()  # FactKey -> (conclusion id, outcome id)
-        self._outcome_ids: "OrderedDict[Tuple, Tuple[str, Any]]" = OrderedDict()  # engine key -> outcome id
-        self._engine_key = getattr(screener, "engine_key", None)
-        self._summaries: Dict[Tuple, str] = {}
+        self.texts = TraceTexts(screener)
         self._format1: "OrderedDict[Any, Tuple[str, str, str]]" = OrderedDict()
         if writer is None:
             self.writer.write_run(
@@ -550,87 +704,43 @@ class Tracer:
         if self.trace_format == 1:
             self._record_format1(record, result, row, key)
             return
-        memo_key = _plain(key)
-        known = self._by_key.get(memo_key)
-        facts = outcome = None
-        if known is None:
-            outcome_id, outcome = self._outcome_id(key, result)
-            facts = dumps(key.as_dict())
-            known = (text_id('{"facts":' + facts + ',"outcome":"' + outcome_id + '"}'), outcome_id)
-            memo = self._by_key
-            memo[memo_key] = known
-            if len(memo) > KEY_MEMO_SIZE:
-                memo.popitem(last=False)
-        conclusion_id, outcome_id = known
+        texts = self.texts
+        conclusion_id, outcome_id, facts, outcome = texts.ids(key, result)
         if not self.conclusions.use(conclusion_id):
             if not self.outcomes.use(outcome_id):
                 if outcome is None:
-                    outcome = self._outcome_parts(result, outcome_id)
+                    outcome = texts.outcome_parts(result, outcome_id)
                 self.writer.write_outcome(outcome_id, *outcome)
             if facts is None:
                 facts = dumps(key.as_dict())
             self.writer.write_conclusion(conclusion_id, facts, outcome_id)
-        record_id = self._id(record.record_id)
+        self._write_record_line(record.record_id, row, texts.answers(record.answers), conclusion_id)
+
+    def record_prepared(self, record_id: str, row: int, answers: str, conclusion_id: str,
+                        conclusions: Mapping[str, Tuple[str, str]], outcomes: Mapping[str, Tuple[str, str]]) -> None:
+        """Trace a record whose texts were prepared elsewhere (TraceTexts.prepare, in a worker process).
+
+        ``conclusions`` maps the conclusion id to (facts text, outcome id) and
+        ``outcomes`` an outcome id to (firings text, result text), for at
+        least the ids this record uses. Writes exactly what :meth:`record`
+        writes for the same record; pseudonyms are made here, so the key
+        never leaves this process.
+        """
+        if not self.conclusions.use(conclusion_id):
+            facts, outcome_id = conclusions[conclusion_id]
+            if not self.outcomes.use(outcome_id):
+                self.writer.write_outcome(outcome_id, *outcomes[outcome_id])
+            self.writer.write_conclusion(conclusion_id, facts, outcome_id)
+        self._write_record_line(record_id, row, answers, conclusion_id)
+
+    def _write_record_line(self, record_id: str, row: Optional[int], answers: str, conclusion_id: str) -> None:
+        record_id = self._id(record_id)
         self.writer.write_record_ref(
             _string(record_id) if record_id.__class__ is str else dumps(record_id),
             _int_repr(row) if row.__class__ is int else dumps(row),
-            self._answers_text(record.answers),
+            answers,
             conclusion_id,
         )
-
-    @staticmethod
-    def _summary_key(result: Result) -> Tuple:
-        """What result_summary reads, as a hashable value."""
-        if result.level == "error":
-            return (result.level, result.error, result.error_field)
-        return (result.level, _pairs(result.flags), _pairs(result.notes), tuple(result.missing))
-
-    def _summary_text(self, result: Result) -> str:
-        """``dumps(result_summary(result))``, memoised."""
-        summary_key = self._summary_key(result)
-        text = self._summaries.get(summary_key)
-        if text is None:
-            text = dumps(result_summary(result))
-            if len(self._summaries) >= SUMMARY_MEMO_SIZE:
-                self._summaries.clear()
-            self._summaries[summary_key] = text
-        return text
-
-    def _outcome_id(self, key, result: Result) -> Tuple[str, Optional[Tuple[str, str]]]:
-        """The outcome id of ``result``, and (firings text, summary text) when they had to be built.
-
-        A Screener concludes the same (firings and result) for every FactKey
-        with the same engine key, its own memo key, so the id is memoised on
-        that (plain tuples: no work for the garbage collector), checked
-        against the level and number of firings; without ``engine_key``, on
-        the identity of the firings tuple and the summary, the memo holding
-        the firings so that their id is not reused meanwhile.
-        """
-        firings = result.firings
-        engine_key = self._engine_key(key) if self._engine_key is not None else None
-        if engine_key is not None:
-            memo_key: Tuple = (engine_key,)
-            check: Any = (result.level, len(firings))
-        else:
-            memo_key = (id(firings), self._summary_key(result))
-            check = firings
-        known = self._outcome_ids.get(memo_key)
-        if known is not None and (known[1] is check or known[1] == check):
-            return known[0], None
-        parts = (self._firings_text(firings), self._summary_text(result))
-        outcome_id = text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}")
-        memo = self._outcome_ids
-        memo[memo_key] = (outcome_id, check)
-        if len(memo) > OUTCOME_MEMO_SIZE:
-            memo.popitem(last=False)
-        return outcome_id, parts
-
-    def _outcome_parts(self, result: Result, outcome_id: str) -> Tuple[str, str]:
-        """(firings text, summary text) of ``result``, which must be the outcome ``outcome_id``."""
-        parts = (self._firings_text(result.firings), self._summary_text(result))
-        if text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}") != outcome_id:
-            raise ValueError("the result's firings and summary differ from those traced for its facts")
-        return parts
 
     def _record_format1(self, record: Record, result: Result, row: Optional[int], key) -> None:
         shared = self._format1.get(key)

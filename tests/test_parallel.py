@@ -189,3 +189,51 @@ def test_a_trace_is_written_from_this_process(varied):
     assert info["stats"]["chunks"] == 0
     assert len(seen) == ROWS
     assert got == run_here(varied)[0]
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Pieces of about 60 kB, so that a test-sized file goes to the workers in several pieces."""
+    import engine.parallel
+
+    monkeypatch.setattr(engine.parallel, "TEXT_CHUNK_CHARS", 60_000)
+
+
+def test_a_traced_run_in_pieces_gives_the_bytes_and_trace_of_one_process(varied, one_process, tmp_path,
+                                                                          small_pieces):
+    expected_bytes, expected_trace = one_process
+    out, trace = tmp_path / "out.csv", tmp_path / "out.trace"
+    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q"])
+    assert result.exit_code == 1, result.stderr
+    assert out.read_bytes() == expected_bytes
+    assert trace_records(trace) == trace_records(expected_trace)
+    verify = CliRunner().invoke(main, ["audit", "verify", str(trace)])
+    assert verify.exit_code == 0, verify.output
+
+
+def test_a_traced_run_in_pieces_interrupted_then_resumed_gives_the_same_bytes_and_trace(
+        varied, one_process, tmp_path, small_pieces, monkeypatch):
+    """Ctrl-C after the workers' second block of rows: the marks of traced blocks are exact."""
+    import engine.resume
+
+    expected_bytes, expected_trace = one_process
+    out, trace = tmp_path / "out.csv", tmp_path / "out.trace"
+    real = engine.resume.ScreenJob.rows_done
+    calls = []
+
+    def interrupted(self, number, levels):
+        calls.append(number)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real(self, number, levels)
+
+    monkeypatch.setattr(engine.resume.ScreenJob, "rows_done", interrupted)
+    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q"])
+    assert result.exit_code == 130, result.stderr
+    monkeypatch.setattr(engine.resume.ScreenJob, "rows_done", real)
+    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q", "--resume"])
+    assert result.exit_code == 1, result.stderr
+    assert out.read_bytes() == expected_bytes
+    assert trace_records(trace) == trace_records(expected_trace)
+    verify = CliRunner().invoke(main, ["audit", "verify", str(trace)])
+    assert verify.exit_code == 0, verify.output

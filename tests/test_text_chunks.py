@@ -9,7 +9,9 @@ cells fool the count) makes the rest of the file be read here, one piece
 after another. Every case is compared with screening the file in one process.
 """
 import io
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +149,54 @@ def test_which_inputs_go_as_text():
     assert not text_chunks_apply(BatchInput(io.BytesIO(data)), "csv", None, None, None, 5)  # a resume
     no_ids = BatchInput(io.BytesIO(b"age_years\r\n40\r\n"))
     assert not text_chunks_apply(no_ids, "csv", None, None, None, 0)  # ids are row numbers
+
+
+# -- traced --------------------------------------------------------------------
+
+
+def traced_run(data: bytes, path: Path, pieces: bool, pseudonym_key=None, **options):
+    """Screen ``data`` with a trace at ``path``: in one process, or in pieces whose trace workers prepare."""
+    from engine.trace import Tracer
+
+    source = BatchInput(io.BytesIO(data))
+    out, summary = io.StringIO(newline=""), Summary()
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        tracer = Tracer(stream, SCREENER, {"name": "test"}, pseudonym_key=pseudonym_key)
+        if pieces:
+            assert text_chunks_apply(source, "csv", tracer.on_row, None, lambda *a: None, 0, tracer)
+            options.setdefault("make_executor", HereExecutor)
+            stats = {}
+            screen_text_chunks(source, SCREENER, out, summary, on_row=tracer.on_row, tracer=tracer, stats=stats,
+                               after_rows=lambda last, counts: None, **options)
+            assert stats["chunks"] > 3  # the trace of most rows was prepared by workers
+        else:
+            screen_into(source.raw_rows, source.header, SCREENER, out, "csv", summary, on_row=tracer.on_row)
+        tracer.finish()
+    return out.getvalue()
+
+
+def trace_entries(path: Path):
+    import json
+
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [{k: v for k, v in e.items() if k not in ("prev", "hash", "started_utc", "final_hash")} for e in entries]
+
+
+@pytest.mark.parametrize("pseudonym_key", [None, b"k1"], ids=["ids", "pseudonyms"])
+def test_traced_pieces_give_the_trace_of_one_process(tmp_path, pseudonym_key):
+    from engine.audit import verify
+
+    data = varied_csv(tmp_path / "varied.csv").read_bytes()
+    here = traced_run(data, tmp_path / "one.trace", False, pseudonym_key)
+    pieces = traced_run(data, tmp_path / "pieces.trace", True, pseudonym_key, chunk_chars=20_000)
+    assert pieces == here  # the output too
+    assert trace_entries(tmp_path / "pieces.trace") == trace_entries(tmp_path / "one.trace")
+    report = verify(str(tmp_path / "pieces.trace"), SCREENER)
+    assert report.ok, report
+
+
+def test_traced_pieces_in_real_worker_processes(tmp_path):
+    data = varied_csv(tmp_path / "varied.csv", rows=1500, seed=31).read_bytes()
+    traced_run(data, tmp_path / "one.trace", False)
+    traced_run(data, tmp_path / "pieces.trace", True, chunk_chars=30_000, jobs=2, make_executor=None)
+    assert trace_entries(tmp_path / "pieces.trace") == trace_entries(tmp_path / "one.trace")
