@@ -194,7 +194,7 @@ def read_rows(lines: Iterable[str], counts: Optional[Dict[str, int]] = None,
         elif [cell.strip().lower() for cell in header_cells] != ["sep=", ""]:
             break  # (Excel may write a "sep=," line before the header; it is not a row)
     header = parse_header(header_cells)
-
+    counts["header_end_line"] = reader.line_num  # where the rows start (blank or "sep=" lines may come first)
     return header, iter_rows(reader, header, counts, raw, line_offset=0, first_line=reader.line_num)
 
 

@@ -511,7 +511,7 @@ def screen_text_chunks(
     the other, exactly as without workers.
     """
     header = batch_input.header
-    first_line = batch_input.counts.get("header_end_line", 1) + 1
+    first_line = batch_input.counts["header_end_line"] + 1
     pieces = _text_pieces(batch_input.text, first_line, chunk_chars or TEXT_CHUNK_CHARS)
     plan = ChunkPlan(screener.kb, header, "csv", redact, csv.field_size_limit(), traced=tracer is not None)
     writer = _TextChunkWriter(batch_input, screener, plan, out, summary, redact, after_rows, bar, on_row, tracer)

@@ -118,6 +118,14 @@ def test_a_literal_quote_alone_does_not_stop_the_workers():
     assert stats["serial_from_line"] is None and stats["chunks"] > 5
 
 
+def test_lines_before_the_header_count_in_the_line_numbers_of_error_rows():
+    header = "\r\n\r\nsep=,\r\n" + ",".join(FIELDS) + "\r\n"  # empty lines and Excel's "sep=" line first
+    rows = [f"R{i},40,f" + "," * (len(FIELDS) - 3) + "\r\n" for i in range(1, 300)]
+    rows[150] = "R151,forty,f" + "," * (len(FIELDS) - 3) + "\r\n"  # an error row, screened here
+    rows[200] = "R201,40\r\n"  # a ragged row: its reason names its line
+    assert_same((header + "".join(rows)).encode(), chunk_chars=900)
+
+
 def test_an_unclosed_quote_runs_to_the_end_of_the_file():
     header = ",".join(FIELDS) + "\r\n"
     rows = [f"R{i},40,m" + "," * (len(FIELDS) - 3) + "\r\n" for i in range(1, 300)]
