@@ -163,7 +163,7 @@ def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_inp
                     last = item[0]
                     if traced is not None:
                         codes = cell_row.codes
-                        answers = texts.template(codes, memo.base_answers(codes), memo.VALUE_FIELDS)
+                        answers = texts.template(codes, lambda: memo.base_answers(codes), memo.VALUE_FIELDS)
                         traced.append((last, cell_row.record_id, answers.fill(memo.values_of(cell_row)),
                                        texts.prepare(cell_row.outcome.conclusion, memo.fact_key(cell_row),
                                                      done.conclusions, done.outcomes)))

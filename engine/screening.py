@@ -125,6 +125,11 @@ class Conclusion:
         """
         return renumbered(self.runs)
 
+    @property
+    def firing_count(self) -> int:
+        """len(self.firings), without building them."""
+        return sum(len(run.firings) for run in self.runs)
+
 
 def _field_sorted(names) -> Tuple[str, ...]:
     return tuple(sorted(set(names), key=FIELD_ORDER.__getitem__))

@@ -35,7 +35,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
 
 from .compat import EXPERTA_VERSION
 from .records import Record, RowError, normalise
@@ -66,7 +66,14 @@ OUTCOME_WINDOW = 16384
 KEY_MEMO_SIZE = 32768  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.35 kB each
 OUTCOME_MEMO_SIZE = 32768  # engine key -> outcome id, ~0.4 kB each
 SUMMARY_MEMO_SIZE = 4096
-TEMPLATE_MEMO_SIZE = 8192  # answers templates (worker processes preparing traced rows), ~2 kB each
+TEMPLATE_MEMO_SIZE = 32768  # answers templates (worker processes preparing traced rows), ~0.7 kB each
+TEXTS_MEMO_SIZE = 16384  # facts and outcome texts by id (worker processes), ~0.5 and ~3 kB each
+
+
+def _bounded_put(memo: Dict, key, value, size: int) -> None:
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
 FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
 
@@ -208,6 +215,9 @@ class AnswersText:
         return tuple((name, {}, _string(name) + ":") for name in sorted(names))
 
 
+_CONSTANT_TEXTS = {None: "null", True: "true", False: "false"}  # only ever looked up with None or a bool
+
+
 class AnswersTemplate:
     """The canonical JSON of answers that differ only in a few fields, from a text made once.
 
@@ -220,7 +230,7 @@ class AnswersTemplate:
     __slots__ = ("base", "varying", "parts", "slots")
 
     def __init__(self, base: Mapping[str, Any], varying: Tuple[str, ...]):
-        self.base = dict(base)
+        self.base = base  # read only
         self.varying = varying
         names = sorted(set(base) | set(varying))
         parts: List[str] = []
@@ -233,7 +243,8 @@ class AnswersTemplate:
                 slots.append(varying.index(name))
                 text = ""
             else:
-                text += dumps(base[name])
+                value = base[name]
+                text += _CONSTANT_TEXTS.get(value, "") if value is None or value.__class__ is bool else dumps(value)
         parts.append(text + "}")
         self.parts = tuple(parts)
         self.slots = tuple(slots)
@@ -524,6 +535,8 @@ class TraceTexts:
         self._engine_key = getattr(screener, "engine_key", None)
         self._summaries: Dict[Tuple, str] = {}
         self._templates: Dict[Any, AnswersTemplate] = {}
+        self._facts: Dict[str, str] = {}  # conclusion id -> facts text (workers send them with every chunk)
+        self._outcomes: Dict[str, Tuple[str, str]] = {}  # outcome id -> (firings text, result text)
 
     def ids(self, key, result) -> Tuple[str, str, Optional[str], Optional[Tuple[str, str]]]:
         """(conclusion id, outcome id, facts text, outcome texts); the texts only when they had to be built."""
@@ -545,18 +558,27 @@ class TraceTexts:
         """The conclusion id of a record, its shared texts added to the two maps (for Tracer.record_prepared)."""
         conclusion_id, outcome_id, facts, outcome = self.ids(key, result)
         if conclusion_id not in conclusions:
-            conclusions[conclusion_id] = (facts if facts is not None else dumps(key.as_dict()), outcome_id)
+            if facts is None:
+                facts = self._facts.get(conclusion_id)
+                if facts is None:
+                    facts = dumps(key.as_dict())
+            conclusions[conclusion_id] = (facts, outcome_id)
+            _bounded_put(self._facts, conclusion_id, facts, TEXTS_MEMO_SIZE)
             if outcome_id not in outcomes:
-                outcomes[outcome_id] = outcome if outcome is not None else self.outcome_parts(result, outcome_id)
+                if outcome is None:
+                    outcome = self._outcomes.get(outcome_id)
+                    if outcome is None:
+                        outcome = self.outcome_parts(result, outcome_id)
+                outcomes[outcome_id] = outcome
+                _bounded_put(self._outcomes, outcome_id, outcome, TEXTS_MEMO_SIZE)
         return conclusion_id
 
-    def template(self, memo_key, base: Mapping[str, Any], varying: Tuple[str, ...]) -> AnswersTemplate:
-        """An AnswersTemplate for ``base`` answers, memoised on ``memo_key`` (which must determine ``base``)."""
+    def template(self, memo_key, base: Callable[[], Mapping[str, Any]], varying: Tuple[str, ...]) -> AnswersTemplate:
+        """An AnswersTemplate for the answers ``base()`` gives, memoised on ``memo_key`` (which must determine them)."""
         template = self._templates.get(memo_key)
         if template is None:
-            if len(self._templates) >= TEMPLATE_MEMO_SIZE:
-                self._templates.clear()
-            template = self._templates[memo_key] = AnswersTemplate(base, varying)
+            template = AnswersTemplate(base(), varying)
+            _bounded_put(self._templates, memo_key, template, TEMPLATE_MEMO_SIZE)
         return template
 
     @staticmethod
@@ -587,17 +609,21 @@ class TraceTexts:
         the identity of the firings tuple and the summary, the memo holding
         the firings so that their id is not reused meanwhile.
         """
-        firings = result.firings
         engine_key = self._engine_key(key) if self._engine_key is not None else None
         if engine_key is not None:
             memo_key: Tuple = (engine_key,)
-            check: Any = (result.level, len(firings))
+            count = getattr(result, "firing_count", None)  # a Conclusion counts them without building them
+            firings = result.firings if count is None else None
+            check: Any = (result.level, len(firings) if count is None else count)
         else:
+            firings = result.firings
             memo_key = (id(firings), self._summary_key(result))
             check = firings
         known = self._outcome_ids.get(memo_key)
         if known is not None and (known[1] is check or known[1] == check):
             return known[0], None
+        if firings is None:
+            firings = result.firings
         parts = (self._firings_text(firings), self._summary_text(result))
         outcome_id = text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}")
         memo = self._outcome_ids
