@@ -66,8 +66,8 @@ OUTCOME_WINDOW = 16384
 KEY_MEMO_SIZE = 32768  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.35 kB each
 OUTCOME_MEMO_SIZE = 32768  # engine key -> outcome id, ~0.4 kB each
 SUMMARY_MEMO_SIZE = 4096
-TEMPLATE_MEMO_SIZE = 32768  # answers templates (worker processes preparing traced rows), ~0.7 kB each
-TEXTS_MEMO_SIZE = 16384  # facts and outcome texts by id (worker processes), ~0.5 and ~3 kB each
+TEMPLATE_MEMO_SIZE = 16384  # answers templates (worker processes preparing traced rows), ~0.7 kB each
+TEXTS_MEMO_SIZE = 4096  # facts and outcome texts by id (worker processes), ~0.5 and ~3 kB each
 
 
 def _bounded_put(memo: Dict, key, value, size: int) -> None:
