@@ -92,10 +92,13 @@ def one_process(varied, tmp_path_factory):
 
 
 def test_jobs_2_gives_the_same_bytes_and_trace_records(varied, one_process, tmp_path):
+    assert_traced_run_matches(varied, one_process, tmp_path / "out.csv", tmp_path / "out.trace")
+
+
+def assert_traced_run_matches(varied, one_process, out, trace, *extra):
+    """screen --jobs 2 --trace gives the bytes and trace records of one process, and the trace verifies."""
     expected_bytes, expected_trace = one_process
-    out = tmp_path / "out.csv"
-    trace = tmp_path / "out.trace"
-    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q"])
+    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q", *extra])
     assert result.exit_code == 1, result.stderr
     assert out.read_bytes() == expected_bytes
     assert trace_records(trace) == trace_records(expected_trace)
@@ -201,14 +204,7 @@ def small_pieces(monkeypatch):
 
 def test_a_traced_run_in_pieces_gives_the_bytes_and_trace_of_one_process(varied, one_process, tmp_path,
                                                                           small_pieces):
-    expected_bytes, expected_trace = one_process
-    out, trace = tmp_path / "out.csv", tmp_path / "out.trace"
-    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q"])
-    assert result.exit_code == 1, result.stderr
-    assert out.read_bytes() == expected_bytes
-    assert trace_records(trace) == trace_records(expected_trace)
-    verify = CliRunner().invoke(main, ["audit", "verify", str(trace)])
-    assert verify.exit_code == 0, verify.output
+    assert_traced_run_matches(varied, one_process, tmp_path / "out.csv", tmp_path / "out.trace")
 
 
 def test_a_traced_run_in_pieces_interrupted_then_resumed_gives_the_same_bytes_and_trace(
@@ -216,7 +212,6 @@ def test_a_traced_run_in_pieces_interrupted_then_resumed_gives_the_same_bytes_an
     """Ctrl-C after the workers' second block of rows: the marks of traced blocks are exact."""
     import engine.resume
 
-    expected_bytes, expected_trace = one_process
     out, trace = tmp_path / "out.csv", tmp_path / "out.trace"
     real = engine.resume.ScreenJob.rows_done
     calls = []
@@ -231,9 +226,4 @@ def test_a_traced_run_in_pieces_interrupted_then_resumed_gives_the_same_bytes_an
     result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q"])
     assert result.exit_code == 130, result.stderr
     monkeypatch.setattr(engine.resume.ScreenJob, "rows_done", real)
-    result = screen_cli([str(varied), "-o", str(out), "--jobs", "2", "--trace", str(trace), "-q", "--resume"])
-    assert result.exit_code == 1, result.stderr
-    assert out.read_bytes() == expected_bytes
-    assert trace_records(trace) == trace_records(expected_trace)
-    verify = CliRunner().invoke(main, ["audit", "verify", str(trace)])
-    assert verify.exit_code == 0, verify.output
+    assert_traced_run_matches(varied, one_process, out, trace, "--resume")
