@@ -1,18 +1,25 @@
-"""Screen a batch chunk by chunk in worker processes or on a Dask cluster.
+"""Screen a batch in worker processes or on a Dask cluster, in input order.
 
-This process reads the CSV with magscreen's own strict reader (quoted
-newlines, ragged rows and error rows are found exactly as in one process;
-Dask's byte-range splitting would break quoted newlines) and cuts the rows
-into chunks. Each chunk goes to a worker, which screens it with
-``batch.screen_into`` - the function the single-process path runs - and
-sends back the output text with where each row ends. This process writes
-the rows in input order, so the output is byte for byte that of one process.
+Two ways, the same bytes as one process either way:
+
+* **Pieces of text** (a file with a record_id column, CSV output; see
+  :func:`text_chunks_apply`): this process cuts the file's text after line
+  feeds that end rows and writes what comes back; each worker reads its
+  piece with the same strict reader and row loop as one process
+  (``batch.iter_rows``) and screens it through its cell memo. Rows whose
+  output depends on their number in the whole file come back to be screened
+  here. With a trace, workers also prepare each row's trace texts and this
+  process chains them (``engine.trace.Tracer.record_prepared``).
+* **Rows read here** (standard input, several files, JSON Lines, a resume):
+  this process reads the rows with the strict reader and sends them in
+  chunks; workers screen them with ``batch.screen_into``, the function the
+  single-process path runs, and send back the output text. A trace is then
+  written from this process, which screens every row itself.
 
 Workers keep one Screener (three small engines, built once: engines cannot
 be pickled) and one cell memo per input layout for all their chunks. An
-input smaller than one chunk is screened here, without starting workers.
-A trace needs each row's Result in this process, so with ``on_row`` (a
-trace) everything is screened here.
+input of one piece or chunk is screened here, without starting workers
+(except with ``--dask``, which must reach its cluster).
 """
 import csv
 import io
