@@ -1,11 +1,14 @@
-"""Record -> facts -> experta run -> Result: the one way anything is screened.
+"""Record -> facts -> experta runs -> Result: the one way anything is screened.
 
 Every front end (batch, interview, audit replay, Python API) calls
-:class:`Screener`, so the same answers always give the same result. The
-engine is built once per Screener and reused with ``reset()``. Its output
-depends only on the facts it is given (:class:`FactKey`), so conclusions are
-memoised on exactly that key; explanations that quote the person's own
-values are rendered afterwards, outside the engine.
+:class:`Screener` (the batch's cell memo, engine.cell_screening, calls it
+for each new combination of answers), so the same answers always give the
+same result. The rules run in three stages (rules.screening); each stage's
+engine is built once per Screener and reused with ``reset()``, and each
+run's output depends only on the facts it is given, so runs are memoised on
+exactly those facts and conclusions on the record's engine key.
+Explanations that quote the person's own values are rendered afterwards,
+outside the engine.
 """
 from dataclasses import dataclass, field
 from functools import lru_cache
