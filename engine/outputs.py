@@ -156,14 +156,17 @@ class PartFile:
     # -- writing -----------------------------------------------------------
 
     def write(self, text: str) -> int:
-        data = text.encode("utf-8")
+        self.write_bytes(text.encode("utf-8"))
+        return len(text)
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write UTF-8 text already encoded (the tracer encodes each line once)."""
         try:
             self._file.write(data)
         except OSError as exc:
             raise OutputError(self.final_path, f"cannot write {self.path} ({_describe(exc)})") from None
         self._digest.update(data)
         self.bytes += len(data)
-        return len(text)
 
     def position(self) -> Tuple[int, Any]:
         """(bytes so far, a copy of their running hash): a point to checkpoint or cut back to."""

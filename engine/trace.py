@@ -67,7 +67,8 @@ KEY_MEMO_SIZE = 32768  # FactKey (as plain tuples) -> its conclusion and outcome
 OUTCOME_MEMO_SIZE = 32768  # engine key -> outcome id, ~0.4 kB each
 SUMMARY_MEMO_SIZE = 4096
 TEMPLATE_MEMO_SIZE = 16384  # answers templates (worker processes preparing traced rows), ~0.7 kB each
-TEXTS_MEMO_SIZE = 4096  # facts and outcome texts by id (worker processes), ~0.5 and ~3 kB each
+FACTS_MEMO_SIZE = 32768  # facts texts by conclusion id (worker processes), ~0.5 kB each
+OUTCOMES_MEMO_SIZE = 8192  # outcome texts by outcome id (worker processes), ~3 kB each
 
 
 def _bounded_put(memo: Dict, key, value, size: int) -> None:
@@ -368,6 +369,7 @@ class TraceWriter:
         signing_key: Optional[bytes] = None,
     ):
         self.stream = stream
+        self._write_bytes = getattr(stream, "write_bytes", None)
         self.prev = prev
         self.records = records
         self.signing_key = signing_key
@@ -377,9 +379,17 @@ class TraceWriter:
         return self._write_text(canonical(obj))
 
     def _write_text(self, text: str) -> str:
-        digest = hashlib.sha256((self.prev + text).encode("utf-8")).hexdigest()
         # The line is the canonical text with the hash appended as the last key.
-        self.stream.write(text[:-1] + ',"hash":"' + digest + '"}\n')
+        write_bytes = self._write_bytes
+        if write_bytes is None:
+            digest = hashlib.sha256((self.prev + text).encode("utf-8")).hexdigest()
+            self.stream.write(text[:-1] + ',"hash":"' + digest + '"}\n')
+        else:  # a part file takes bytes: encode the line once
+            data = text.encode("utf-8")
+            chained = hashlib.sha256(self.prev.encode("ascii"))
+            chained.update(data)
+            digest = chained.hexdigest()
+            write_bytes(data[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n')
         self.prev = digest
         return digest
 
@@ -563,14 +573,14 @@ class TraceTexts:
                 if facts is None:
                     facts = dumps(key.as_dict())
             conclusions[conclusion_id] = (facts, outcome_id)
-            _bounded_put(self._facts, conclusion_id, facts, TEXTS_MEMO_SIZE)
+            _bounded_put(self._facts, conclusion_id, facts, FACTS_MEMO_SIZE)
             if outcome_id not in outcomes:
                 if outcome is None:
                     outcome = self._outcomes.get(outcome_id)
                     if outcome is None:
                         outcome = self.outcome_parts(result, outcome_id)
                 outcomes[outcome_id] = outcome
-                _bounded_put(self._outcomes, outcome_id, outcome, TEXTS_MEMO_SIZE)
+                _bounded_put(self._outcomes, outcome_id, outcome, OUTCOMES_MEMO_SIZE)
         return conclusion_id
 
     def template(self, memo_key, base: Callable[[], Mapping[str, Any]], varying: Tuple[str, ...]) -> AnswersTemplate:
