@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple, Union
 
 from .fields import FIELDS, RECORD_ID
-from .formats import CONTRACT_COLUMNS, csv_cells, csv_field, json_line, neutralise
+from .formats import CONTRACT_COLUMNS, csv_cells, json_line, neutralise
 from .records import Record, RowError, normalise
 from .results import Result
 from .cell_screening import CellScreener
@@ -608,66 +608,58 @@ def screen_into(
     block: List[str] = []
     sink = out if per_row else _ListSink(block)
     writer = csv.writer(sink, lineterminator="\r\n") if fmt == "csv" else None
-    extra_at = header.extra_index
     names = header.output_names
-    levels = summary.levels
     counts: Dict[str, int] = {}
     last = 0
+
+    def written(number: int, line: int, level: str, error: str = "", row=None, result=None) -> None:
+        """Count a row just written and report it: at once (per row), or with its block."""
+        nonlocal last
+        if per_row:
+            summary.count(level, line, error, number=number)
+            if on_row is not None:
+                on_row(row, result)
+            if after_row is not None:
+                after_row(number, level)
+            if bar is not None:
+                bar.update(summary.rows)
+            return
+        if error:  # its line and message go to the summary now; the count with the block
+            summary.error_count += 1
+            if len(summary.errors) < SHOWN_ERRORS:
+                summary.errors.append((line, error, number))
+        counts[level] = counts.get(level, 0) + 1
+        last = number
+        if len(block) >= FLUSH_ROWS:
+            _flush(out, block, counts, last, summary, after_rows, bar)
+
     try:
         for item in items:
             if item.__class__ is tuple:
                 number, line, cells = item
                 if writer is not None and on_row is None:  # CSV, no Result needed: the fastest path
-                    found = cell_screener.outcome(cells, number)
+                    found = cell_screener.csv_line(cells, number)
                     if found is not None:
-                        record_id, outcome = found
-                        text = csv_field(neutralise(record_id)) + outcome.tail_text
-                        for i in extra_at:
-                            text += "," + csv_field(neutralise(cells[i]))
-                        level = outcome.level
-                        if per_row:
-                            out.write(text + "\r\n")
-                            summary.rows += 1  # (Summary.count, inlined: never an error row here)
-                            levels[level] = levels.get(level, 0) + 1
-                            if after_row is not None:
-                                after_row(number, level)
-                            if bar is not None:
-                                bar.update(summary.rows)
-                            continue
-                        block.append(text + "\r\n")
-                        counts[level] = counts.get(level, 0) + 1
-                        last = number
-                        if len(block) >= FLUSH_ROWS:
-                            _flush(out, block, counts, last, summary, after_rows, bar)
+                        sink.write(found[0])
+                        written(number, line, found[1])
                         continue
                 cell_row = cell_screener.read(cells, number)
                 if cell_row is not None:
-                    extras = [cells[i] for i in extra_at]
                     outcome = cell_row.outcome
                     result = None
                     if writer is not None:
-                        writer.writerow([neutralise(cell_row.record_id), *outcome.tail, *map(neutralise, extras)])
+                        sink.write(cell_screener.line_of(cell_row, cells))
                     else:
                         result = cell_screener.result(cell_row)
-                        sink.write(json_line(result, dict(zip(names, extras))) + "\n")
-                    if not per_row:
-                        counts[outcome.level] = counts.get(outcome.level, 0) + 1
-                        last = number
-                        if len(block) >= FLUSH_ROWS:
-                            _flush(out, block, counts, last, summary, after_rows, bar)
-                        continue
-                    summary.rows += 1
-                    levels[outcome.level] = levels.get(outcome.level, 0) + 1
+                        sink.write(json_line(result, dict(zip(names, (cells[i] for i in header.extra_index))))
+                                   + "\n")
+                    row = None
                     if on_row is not None:
-                        record = cell_screener.record(cell_row)
-                        key = cell_screener.fact_key(cell_row)
-                        # The output did not need a Result: hand over the Conclusion it would be built from.
-                        on_row(InputRow(number, line, {}, extras, record=record, key=key),
-                               result if result is not None else outcome.conclusion)
-                    if after_row is not None:
-                        after_row(number, outcome.level)
-                    if bar is not None:
-                        bar.update(summary.rows)
+                        row = InputRow(number, line, {}, [cells[i] for i in header.extra_index],
+                                       record=cell_screener.record(cell_row), key=cell_screener.fact_key(cell_row))
+                        if result is None:  # the output needed no Result: hand over its Conclusion
+                            result = outcome.conclusion
+                    written(number, line, outcome.level, row=row, result=result)
                     continue
                 item = make_row(header, cells, number, line)
             for row, result in screen_rows((item,), screener, redact):
@@ -675,23 +667,8 @@ def screen_into(
                     writer.writerow(_csv_safe(csv_cells(result, row.extras)))
                 else:
                     sink.write(json_line(result, dict(zip(names, row.extras))) + "\n")
-                if not per_row:
-                    if result.level == "error":  # its line and message go to the summary now; the count at the flush
-                        summary.error_count += 1
-                        if len(summary.errors) < SHOWN_ERRORS:
-                            summary.errors.append((row.line, result.error, row.number))
-                    counts[result.level] = counts.get(result.level, 0) + 1
-                    last = row.number
-                    if len(block) >= FLUSH_ROWS:
-                        _flush(out, block, counts, last, summary, after_rows, bar)
-                    continue
-                summary.add(row, result)
-                if on_row is not None:
-                    on_row(row, result)
-                if after_row is not None:
-                    after_row(row.number, result.level)
-                if bar is not None:
-                    bar.update(summary.rows)
+                written(row.number, row.line, result.level, result.error if result.level == "error" else "",
+                        row, result)
     except InputError:
         out.write("".join(block))  # the rows read before a bad line of input are kept, as when written one by one
         raise

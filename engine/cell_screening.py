@@ -166,32 +166,23 @@ class CellScreener:
             self._standards[standard_key] = standard
         return record_id, codes, age, sex, intake, standard, status_of(standard, intake)
 
-    def outcome(self, cells: List[str], number: int) -> Optional[Tuple[str, Outcome]]:
-        """(record id, outcome) for a row, or None: the batch's fast path, when no Record is needed."""
-        parsed = self._parse(cells, number)
-        if parsed is None:
-            return None
-        codes, status = parsed[1], parsed[6]
-        outcome = self._outcomes.get((codes, status))
-        if outcome is None:
-            outcome = self._new_outcome(codes, status)
-        return parsed[0], outcome
+    def _outcome(self, codes: str, status: Tuple[str, bool, bool]) -> Outcome:
+        return self._outcomes.get((codes, status)) or self._new_outcome(codes, status)
 
     def csv_line(self, cells: List[str], number: int) -> Optional[Tuple[str, str]]:
         """(the row's CSV output line, its level), or None; the line is what csv.writer would write."""
         parsed = self._parse(cells, number)
         if parsed is None:
             return None
-        codes, status = parsed[1], parsed[6]
-        outcome = self._outcomes.get((codes, status)) or self._new_outcome(codes, status)
-        text = csv_field(neutralise(parsed[0])) + outcome.tail_text
-        for i in self.extra_at:
-            text += "," + csv_field(neutralise(cells[i]))
-        return text + "\r\n", outcome.level
+        outcome = self._outcome(parsed[1], parsed[6])
+        return self._line(parsed[0], outcome, cells), outcome.level
 
     def line_of(self, row: CellRow, cells: List[str]) -> str:
         """The CSV output line of a row read from ``cells`` (as :meth:`csv_line` gives it)."""
-        text = csv_field(neutralise(row.record_id)) + row.outcome.tail_text
+        return self._line(row.record_id, row.outcome, cells)
+
+    def _line(self, record_id: str, outcome: Outcome, cells: List[str]) -> str:
+        text = csv_field(neutralise(record_id)) + outcome.tail_text
         for i in self.extra_at:
             text += "," + csv_field(neutralise(cells[i]))
         return text + "\r\n"
@@ -202,7 +193,7 @@ class CellScreener:
         if parsed is None:
             return None
         record_id, codes, age, sex, intake, standard, status = parsed
-        outcome = self._outcomes.get((codes, status)) or self._new_outcome(codes, status)
+        outcome = self._outcome(codes, status)
         yes, blank, _rule_yes = self._answer_sets.get(codes) or self._new_answer_sets(codes)
         return CellRow(record_id, codes, yes, blank, age, sex, intake, assessment_for(standard, *status), outcome)
 

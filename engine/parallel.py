@@ -125,7 +125,8 @@ class TextChunkDone:
     """A screened chunk of CSV text.
 
     ``segments`` holds, in order, runs of rows written by the worker as
-    (text, number of the run's last row within the chunk, {level: rows}) and
+    (text, number of the run's last row within the chunk, {level: rows},
+    their prepared trace or None) and
     rows left to this process as (row number within the chunk, first and
     last line index within the chunk): rows whose output may depend on the
     row's number in the whole file (error rows, rows the cell memo declines).
