@@ -108,3 +108,30 @@ def test_every_rule_is_listed_once():
     names = Screener(KB).rule_names()
     assert len(names) == len(set(names))
     assert "raise_flag_for_yes_answer" in names and "list_flag_kind_that_could_raise_level" in names
+
+
+def test_memoised_results_equal_results_built_from_scratch_on_the_reference():
+    """Result templates, intake-flag parts and copies per record id change nothing.
+
+    Screener.screen_record assembles Results from memoised parts
+    (result_for); build_result builds each from scratch, here from the
+    reference conclusion. A second pass makes every template a memo hit.
+    """
+    screener = Screener(KB)
+    rows = list(itertools.islice(_generator().generate_rows(800, seed=13, error_fraction=0.02), 800))
+    references = {}
+    compared = 0
+    for number, raw in enumerate(rows + rows, start=1):
+        record = normalise(raw, number)
+        if isinstance(record, RowError):
+            continue
+        got = screener.screen_record(record)
+        key = screener.fact_key(record)
+        if key not in references:
+            references[key] = reference_conclusion(KB, key)
+        expected = screener.build_result(record, key, references[key])
+        assert got == expected
+        assert got.record_id == record.record_id
+        assert firing_multiset(got) == firing_multiset(expected)
+        compared += 1
+    assert compared > 1000
