@@ -21,7 +21,7 @@ from .formats import csv_field, neutralise, result_cells
 from .intake import Standard, assessment_for, standard_for, status_of
 from .records import FieldValueError, Record, parse_number, parse_sex, parse_yes_no
 from .results import Result
-from .screening import Conclusion, FactKey, Screener, with_record_id
+from .screening import Conclusion, FactKey, Screener, result_with, with_record_id
 
 MEMO_SIZE = 65536  # entries per memo; past it, new texts are still parsed, just not remembered
 TEMPLATES_SIZE = 8192  # Results kept for reuse (a few kB each)
@@ -283,6 +283,4 @@ class CellScreener:
         flags = list(template.flags)
         flag = flags[at]
         flags[at] = self.screener.intake_flag_result(memo_key[1], row.intake, flag.id, flag.fields)
-        result = with_record_id(template, "\x00")  # a fresh copy to change
-        result.__dict__.update(record_id=row.record_id, flags=tuple(flags))
-        return result
+        return result_with(template, record_id=row.record_id, flags=tuple(flags))

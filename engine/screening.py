@@ -250,6 +250,7 @@ class Screener:
         self._intake_key = lru_cache(maxsize=RESULT_CACHE_SIZE)(self._assess_intake)
         self._templates: Dict[FactKey, Tuple[Conclusion, Result, Optional[int], Any]] = {}
         self._intake_flag_results: Dict[Tuple, FlagResult] = {}
+        self._intake_explanations: Dict[Tuple, Tuple[str, str]] = {}  # assessment -> words before/after the amount
         self._parts: Dict[Tuple, Any] = {}
         self._reminders = tuple(a.text for a in self.kb.reminders())
         self._intake_flag_ids = {f.id for f in self.kb.flags.values() if f.trigger == "intake_below_recommended"}
@@ -434,26 +435,22 @@ class Screener:
         return self.intake_flag_result(key.intake, record.get("magnesium_intake_mg"), flag_id, fields)
 
     def intake_flag_result(self, intake: Tuple, amount: float, flag_id: str, fields: Tuple[str, ...]) -> FlagResult:
-        """The intake flag for an assessment (IntakeAssessment.key()) and amount.
+        """The intake flag for an assessment (IntakeAssessment.key()) and amount, memoised on both.
 
-        Built once per assessment; each amount only changes the number the
-        explanation quotes (a copy with that text, memoised per amount).
+        The explanation's words around the amount are worked out once per
+        assessment (explain_intake_parts).
         """
         memo_key = (intake, amount, flag_id, fields)
         flag = self._intake_flag_results.get(memo_key)
         if flag is None:
-            base_key = (intake, flag_id, fields)
-            base = self._intake_flag_results.get(base_key)
-            if base is None:
-                before, after = explain_intake_parts(self.kb, IntakeAssessment(*intake))
-                base = self._flag_result(flag_id, fields, before + "{amount}" + after)
-                self._intake_flag_results[base_key] = base = (base, before, after)
-            template, before, after = base
-            flag = object.__new__(FlagResult)
-            flag.__dict__.update(template.__dict__)
-            flag.__dict__["explanation"] = before + f"{amount:g}" + after + " " + self.kb.flags[flag_id].paraphrase
+            parts = self._intake_explanations.get(intake)
+            if parts is None:
+                parts = self._intake_explanations[intake] = explain_intake_parts(self.kb, IntakeAssessment(*intake))
+            before, after = parts
+            flag = self._flag_result(flag_id, fields, f"{before}{amount:g}{after}")
             if len(self._intake_flag_results) >= RESULT_CACHE_SIZE:
                 self._intake_flag_results.clear()
+                self._intake_explanations.clear()
             self._intake_flag_results[memo_key] = flag
         return flag
 
@@ -513,12 +510,17 @@ class Screener:
 
 
 def with_record_id(template: Result, record_id: str) -> Result:
-    """``template`` for another record; dataclasses.replace() re-runs __init__ and costs 3x more."""
+    """``template`` for another record (itself if the id is the same)."""
     if template.record_id == record_id:
         return template
+    return result_with(template, record_id=record_id)
+
+
+def result_with(template: Result, **changes) -> Result:
+    """A copy of ``template`` with ``changes``; dataclasses.replace() re-runs __init__ and costs 3x more."""
     result = object.__new__(Result)
     result.__dict__.update(template.__dict__)
-    result.__dict__["record_id"] = record_id
+    result.__dict__.update(changes)
     return result
 
 
