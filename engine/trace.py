@@ -197,15 +197,11 @@ class AnswersText:
             if kind is bool or kind is str or value is None:  # True == 1 == 1.0: only these kinds are memoised
                 piece = known.get(value)
                 if piece is None:
-                    piece = prefix + dumps(value)
+                    piece = prefix + _value_text(value)
                     if len(known) < 64:
                         known[value] = piece
-            elif kind is float and value - value == 0.0:  # finite: json writes float.__repr__
-                piece = prefix + _float_repr(value)
-            elif kind is int:
-                piece = prefix + _int_repr(value)
             else:
-                piece = prefix + dumps(value)
+                piece = prefix + _value_text(value)
             add(piece)
         return "{" + ",".join(pieces) + "}"
 
@@ -216,7 +212,20 @@ class AnswersText:
         return tuple((name, {}, _string(name) + ":") for name in sorted(names))
 
 
-_CONSTANT_TEXTS = {None: "null", True: "true", False: "false"}  # only ever looked up with None or a bool
+def _value_text(value) -> str:
+    """``dumps(value)`` for one answer, the common kinds without the encoder (equal inside an object too)."""
+    if value is None:
+        return "null"
+    kind = value.__class__
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is str:
+        return _string(value)
+    if kind is float and value - value == 0.0:  # finite: json writes float.__repr__
+        return _float_repr(value)
+    if kind is int:
+        return _int_repr(value)
+    return dumps(value)
 
 
 class AnswersTemplate:
@@ -225,14 +234,11 @@ class AnswersTemplate:
     ``fill(values)`` gives ``dumps(answers)`` for the base answers with the
     ``varying`` fields set to ``values`` (a tuple in the order of
     ``varying``): the other fields' text is fixed when the template is made.
-    A value of an unusual kind falls back to ``dumps`` of the whole.
     """
 
-    __slots__ = ("base", "varying", "parts", "slots")
+    __slots__ = ("parts", "slots")
 
     def __init__(self, base: Mapping[str, Any], varying: Tuple[str, ...]):
-        self.base = base  # read only
-        self.varying = varying
         names = sorted(set(base) | set(varying))
         parts: List[str] = []
         slots: List[int] = []
@@ -244,8 +250,7 @@ class AnswersTemplate:
                 slots.append(varying.index(name))
                 text = ""
             else:
-                value = base[name]
-                text += _CONSTANT_TEXTS.get(value, "") if value is None or value.__class__ is bool else dumps(value)
+                text += _value_text(base[name])
         parts.append(text + "}")
         self.parts = tuple(parts)
         self.slots = tuple(slots)
@@ -254,18 +259,7 @@ class AnswersTemplate:
         parts = self.parts
         out = [parts[0]]
         for index, slot in enumerate(self.slots):
-            value = values[slot]
-            kind = value.__class__
-            if value is None:
-                out.append("null")
-            elif kind is float and value - value == 0.0:
-                out.append(_float_repr(value))
-            elif kind is str:
-                out.append(_string(value))
-            else:
-                answers = dict(self.base)
-                answers.update(zip(self.varying, values))
-                return dumps(answers)
+            out.append(_value_text(values[slot]))
             out.append(parts[index + 1])
         return "".join(out)
 
