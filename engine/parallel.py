@@ -28,6 +28,7 @@ import os
 import signal
 import threading
 from collections import deque
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
@@ -371,7 +372,7 @@ def screen_chunks(
     if on_row is not None or (len(first) < chunk_rows and not dask):
         # A trace needs every Result here; a small input is quicker without starting workers.
         rest = (item for chunk in chunks for item in chunk)
-        screen_into(_chain(first, rest), header, screener, out, fmt, summary, redact, on_row, after_row, bar,
+        screen_into(chain(first, rest), header, screener, out, fmt, summary, redact, on_row, after_row, bar,
                     after_rows=after_rows)
         if stats is not None:
             stats["chunks"] = 0
@@ -382,7 +383,7 @@ def screen_chunks(
     in_flight: deque = deque()
     sent = 0
     try:
-        for chunk in _chain([first], chunks):
+        for chunk in chain([first], chunks):
             in_flight.append(executor.submit(chunk))
             sent += 1
             while in_flight and (len(in_flight) > window or in_flight[0].done()):
@@ -393,11 +394,6 @@ def screen_chunks(
         executor.close()
         if stats is not None:
             stats["chunks"] = sent
-
-
-def _chain(first, rest):
-    yield from first
-    yield from rest
 
 
 def _write_chunk(done: ChunkDone, out: TextIO, summary: Summary, after_row, after_rows, bar) -> None:
@@ -533,12 +529,12 @@ def screen_text_chunks(
         if second is None and not dask:  # the whole input is one piece: quicker here than starting workers
             writer.serial([first[0]], first[1])
             return
-        pieces = _chain([second] if second is not None else [], pieces)
+        pieces = chain([second] if second is not None else [], pieces)
         if not dask and make_executor is None:
             # Screen the first piece here, with the memo the pool's workers are forked with: they start
             # with the common answers, spellings and stage runs already known instead of each learning them.
             if not writer.take(screen_text_chunk(plan, *first, False), first[0]):
-                writer.serial(_chain([first[0]], (piece for piece, _ in pieces)), first[1])
+                writer.serial(chain([first[0]], (piece for piece, _ in pieces)), first[1])
                 return
             first = None
         if make_executor is not None:
@@ -550,19 +546,19 @@ def screen_text_chunks(
         # Pieces in flight: enough to keep every worker busy; a traced piece comes back with its trace texts.
         window = executor.jobs + 1 if plan.traced else 2 * executor.jobs + 1
         in_flight: deque = deque()
-        for text, line in _chain([first] if first is not None else [], pieces):
+        for text, line in chain([first] if first is not None else [], pieces):
             in_flight.append((executor.submit_text(text, line, False), text, line))
             sent += 1
             while in_flight and (len(in_flight) > window or in_flight[0][0].done()):
                 future, text, line = in_flight.popleft()
                 if not writer.take(future.result(), text):
                     rest = [text] + [piece for _, piece, _ in in_flight]
-                    writer.serial(_chain(rest, (piece for piece, _ in pieces)), line)
+                    writer.serial(chain(rest, (piece for piece, _ in pieces)), line)
                     return
         while in_flight:
             future, text, line = in_flight.popleft()
             if not writer.take(future.result(), text):
-                writer.serial(_chain([text], (piece for _, piece, _ in in_flight)), line)
+                writer.serial(chain([text], (piece for _, piece, _ in in_flight)), line)
                 return
     finally:
         if executor is not None:
