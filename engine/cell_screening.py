@@ -97,8 +97,8 @@ class CellScreener:
         self._outcomes: Dict[Tuple, Outcome] = {}  # (codes, intake status) -> outcome
         self._templates: Dict[Tuple, Tuple] = {}  # (outcome, intake assessment or None) -> (Result, ...)
         self._by_engine_key: Dict[Tuple, Outcome] = {}
-        self.outcomes_built = 0  # rows whose outcome was not in the memo
-        self._intake_flags = frozenset(f.id for f in screener.kb.flags.values() if f.trigger == "intake_below_recommended")
+        self.outcomes_built = 0  # rows whose engine key the memo had not seen (one Screener conclusion each)
+        self._intake_flags = frozenset(screener.stage_facts.intake_flags)
         self.kb = screener.kb
 
     # -- cells -> values -----------------------------------------------------
