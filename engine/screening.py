@@ -233,15 +233,15 @@ class Screener:
         self._flag_parts: Dict[Tuple, Tuple] = {}
         self._note_parts: Dict[Tuple, Tuple] = {}
         self._stage_cache_size = self.STAGE_CACHE_SIZE if cache_size else 0
-        member_fields = {m for f in self.kb.flags.values() if f.trigger == "any_yes" for m in f.fields}
-        note_fields = {n.when_yes for n in self.kb.notes.values() if n.when_yes}
-        note_fields |= {m for n in self.kb.notes.values() for c in n.causes for m in self.kb.other_causes[c].fields}
+        member_fields = set(self.stage_facts.flags_of_field)
+        note_triggers = set(self.stage_facts.note_triggers.values())
+        note_fields = note_triggers | {field for causes in self.stage_facts.note_causes.values() for field in causes}
         self.visible_yes = tuple(f for f in YES_NO_FIELDS if f in member_fields | note_fields)
         self.blank_candidates = tuple(f for f in YES_NO_FIELDS if f in member_fields)
         self._member_fields = frozenset(member_fields)
         self._note_fields = frozenset(note_fields)
         # A yes that only a note's cause can use matters only when that note's trigger is yes too.
-        self._note_triggers = frozenset(n.when_yes for n in self.kb.notes.values() if n.when_yes)
+        self._note_triggers = frozenset(note_triggers)
         self._note_only_yes = frozenset(note_fields - member_fields - self._note_triggers)
         if cache_size:
             self.conclude_engine_key = lru_cache(maxsize=cache_size)(self._compose)  # type: ignore[method-assign]
@@ -253,7 +253,7 @@ class Screener:
         self._intake_explanations: Dict[Tuple, Tuple[str, str]] = {}  # assessment -> words before/after the amount
         self._parts: Dict[Tuple, Any] = {}
         self._reminders = tuple(a.text for a in self.kb.reminders())
-        self._intake_flag_ids = {f.id for f in self.kb.flags.values() if f.trigger == "intake_below_recommended"}
+        self._intake_flag_ids = set(self.stage_facts.intake_flags)
         self._titles: Dict[str, str] = {}
 
     # -- record -> facts -----------------------------------------------------
