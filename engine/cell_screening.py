@@ -13,12 +13,13 @@ then screens that row the ordinary way (normalise + Screener), so error
 messages and results have one definition. tests/test_cell_screening.py
 checks the outputs against the ordinary path.
 """
+from itertools import count
 from operator import itemgetter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .fields import ANSWER_FIELDS, RECORD_ID, YES_NO_FIELDS
 from .formats import csv_field, neutralise, result_cells
-from .intake import Standard, assessment_for, standard_for, status_of
+from .intake import IntakeAssessment, Standard, assessment_for, standard_for, status_of
 from .records import FieldValueError, Record, parse_number, parse_sex, parse_yes_no
 from .results import Result
 from .screening import Conclusion, FactKey, Screener, result_with, with_record_id
@@ -49,9 +50,10 @@ class Outcome:
 class CellRow:
     """One row read by the memo: its id, answers as codes, and the three numbers and sex."""
 
-    __slots__ = ("record_id", "codes", "yes", "blank", "age", "sex", "intake", "assessment", "outcome")
+    __slots__ = ("record_id", "codes", "yes", "blank", "age", "sex", "intake", "assessment", "intake_token", "outcome")
 
-    def __init__(self, record_id: str, codes: str, yes, blank, age, sex, intake, assessment, outcome: Outcome):
+    def __init__(self, record_id: str, codes: str, yes, blank, age, sex, intake, assessment, intake_token: int,
+                 outcome: Outcome):
         self.record_id = record_id
         self.codes = codes
         self.yes = yes  # as in Screener.fact_key
@@ -60,6 +62,7 @@ class CellRow:
         self.sex = sex
         self.intake = intake
         self.assessment = assessment  # engine.intake.IntakeAssessment
+        self.intake_token = intake_token  # equal for rows of one CellScreener whose assessments are equal
         self.outcome = outcome
 
 
@@ -92,6 +95,9 @@ class CellScreener:
         self._intakes: Dict[str, Any] = {}
         self._sexes: Dict[str, Any] = {}
         self._standards: Dict[Tuple, Standard] = {}
+        self._assessments: Dict[Tuple, Tuple[IntakeAssessment, int]] = {}  # (standard key, status) -> ...
+        self._tokens: Dict[Tuple, int] = {}  # assessment.key() -> its token
+        self._next_token = count()
         self._answers: Dict[str, Dict[str, Any]] = {}
         self._answer_sets: Dict[str, Tuple] = {}
         self._outcomes: Dict[Tuple, Outcome] = {}  # (codes, intake status) -> outcome
@@ -138,7 +144,7 @@ class CellScreener:
     # -- the row -------------------------------------------------------------
 
     def _parse(self, cells: List[str], number: int) -> Optional[Tuple]:
-        """(record id, codes, age, sex, intake, standard, (status, sex_note, age_may_change)), or None."""
+        """(record id, codes, age, sex, intake, standard, (status, sex_note, age_may_change), standard key), or None."""
         if self.record_id_at is None:
             record_id = str(number)
         else:
@@ -164,7 +170,7 @@ class CellScreener:
             if len(self._standards) >= MEMO_SIZE:
                 self._standards.clear()
             self._standards[standard_key] = standard
-        return record_id, codes, age, sex, intake, standard, status_of(standard, intake)
+        return record_id, codes, age, sex, intake, standard, status_of(standard, intake), standard_key
 
     def _outcome(self, codes: str, status: Tuple[str, bool, bool]) -> Outcome:
         return self._outcomes.get((codes, status)) or self._new_outcome(codes, status)
@@ -192,10 +198,24 @@ class CellScreener:
         parsed = self._parse(cells, number)
         if parsed is None:
             return None
-        record_id, codes, age, sex, intake, standard, status = parsed
+        record_id, codes, age, sex, intake, standard, status, standard_key = parsed
         outcome = self._outcome(codes, status)
         yes, blank, _rule_yes = self._answer_sets.get(codes) or self._new_answer_sets(codes)
-        return CellRow(record_id, codes, yes, blank, age, sex, intake, assessment_for(standard, *status), outcome)
+        assessment, token = (self._assessments.get((standard_key, status))
+                             or self._new_assessment(standard, status, (standard_key, status)))
+        return CellRow(record_id, codes, yes, blank, age, sex, intake, assessment, token, outcome)
+
+    def _new_assessment(self, standard: Standard, status: Tuple, memo_key: Tuple) -> Tuple[IntakeAssessment, int]:
+        assessment = assessment_for(standard, *status)
+        token = self._tokens.get(assessment.key())
+        if token is None:  # tokens are never reused, so a cleared memo only costs new tokens
+            if len(self._tokens) >= MEMO_SIZE:
+                self._tokens.clear()
+            token = self._tokens[assessment.key()] = next(self._next_token)
+        if len(self._assessments) >= MEMO_SIZE:
+            self._assessments.clear()
+        entry = self._assessments[memo_key] = (assessment, token)
+        return entry
 
     def _new_answer_sets(self, codes: str) -> Tuple:
         """(yes, blank) as Screener.fact_key has them, and the yes answers some rule can join."""
@@ -229,11 +249,8 @@ class CellScreener:
 
     # -- for consumers that need the whole Record or Result ---------------------
 
-    #: the answers that are not yes/no, as :meth:`values_of` gives them
-    VALUE_FIELDS = ("age_years", "sex", "magnesium_intake_mg")
-
     def base_answers(self, codes: str) -> Dict[str, Any]:
-        """Every answer of a row with these yes/no codes, the VALUE_FIELDS None (shared: do not change it)."""
+        """Every answer of a row with these yes/no codes, age, sex and intake None (shared: do not change it)."""
         base = self._answers.get(codes)
         if base is None:
             values = dict(zip(self.yes_no, (VALUES[code] for code in codes)))
@@ -242,10 +259,6 @@ class CellScreener:
                 self._answers.clear()
             self._answers[codes] = base
         return base
-
-    @staticmethod
-    def values_of(row: CellRow) -> Tuple:
-        return row.age, row.sex, row.intake
 
     def record(self, row: CellRow) -> Record:
         """The Record normalise() would give for this row (same values, same field order)."""

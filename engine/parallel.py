@@ -154,7 +154,7 @@ def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_inp
     block: List[str] = []
     levels: Dict[str, int] = {}
     traced: Optional[List[Tuple]] = [] if plan.traced else None
-    texts = _trace_texts(plan, memo.screener) if plan.traced else None
+    texts = _cell_trace(plan, memo) if plan.traced else None
     last = 0
     try:
         for item in iter_rows(reader, plan.header, counts, True, line_offset=first_line - 1,
@@ -171,11 +171,8 @@ def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_inp
                     levels[found[1]] = levels.get(found[1], 0) + 1
                     last = item[0]
                     if traced is not None:
-                        codes = cell_row.codes
-                        answers = texts.template(codes, lambda: memo.base_answers(codes), memo.VALUE_FIELDS)
-                        traced.append((last, cell_row.record_id, answers.fill(memo.values_of(cell_row)),
-                                       texts.prepare(cell_row.outcome.conclusion, memo.fact_key(cell_row),
-                                                     done.conclusions, done.outcomes)))
+                        traced.append((last, cell_row.record_id, texts.answers(cell_row),
+                                       texts.conclusion_id(cell_row, done.conclusions, done.outcomes)))
                     continue
             if block:
                 done.segments.append(("".join(block), last, levels, traced))
@@ -191,14 +188,15 @@ def screen_text_chunk(plan: ChunkPlan, text: str, first_line: int, at_end_of_inp
     return done
 
 
-def _trace_texts(plan: ChunkPlan, screener: Screener):
-    """This worker thread's TraceTexts for ``plan``'s knowledge, built on first use."""
+def _cell_trace(plan: ChunkPlan, memo: CellScreener):
+    """This worker thread's trace texts for rows read by ``memo`` (its cell memo for ``plan``), built on first use."""
+    from .cell_trace import CellTrace
     from .trace import TraceTexts
 
-    texts = getattr(_worker_local, "trace_texts", None)
-    if texts is None or texts[0] is not screener:
-        texts = _worker_local.trace_texts = (screener, TraceTexts(screener))
-    return texts[1]
+    texts = getattr(_worker_local, "cell_trace", None)
+    if texts is None or texts.cells is not memo:
+        texts = _worker_local.cell_trace = CellTrace(memo, TraceTexts(memo.screener))
+    return texts
 
 
 def _init_worker(plan: ChunkPlan) -> None:

@@ -35,9 +35,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
 
 from .compat import EXPERTA_VERSION
+from .firings import Firing
 from .records import Record, RowError, normalise
 from .results import Result
 
@@ -66,15 +67,6 @@ OUTCOME_WINDOW = 16384
 KEY_MEMO_SIZE = 32768  # FactKey (as plain tuples) -> its conclusion and outcome ids, ~0.35 kB each
 OUTCOME_MEMO_SIZE = 32768  # engine key -> outcome id, ~0.4 kB each
 SUMMARY_MEMO_SIZE = 4096
-TEMPLATE_MEMO_SIZE = 16384  # answers templates (worker processes preparing traced rows), ~0.7 kB each
-FACTS_MEMO_SIZE = 32768  # facts texts by conclusion id (worker processes), ~0.5 kB each
-OUTCOMES_MEMO_SIZE = 8192  # outcome texts by outcome id (worker processes), ~3 kB each
-
-
-def _bounded_put(memo: Dict, key, value, size: int) -> None:
-    if len(memo) >= size:
-        memo.clear()
-    memo[key] = value
 FORMAT1_MEMO_SIZE = 8192  # format 1: FactKey -> facts, firings and result texts
 
 
@@ -143,6 +135,11 @@ def content_id(obj: Mapping[str, Any]) -> str:
 
 def text_id(content_text: str) -> str:
     return hashlib.sha256(content_text.encode("utf-8")).hexdigest()
+
+
+def conclusion_text_id(facts: str, outcome_id: str) -> str:
+    """The id of a conclusion line: its content is the facts (canonical text) and the outcome's id."""
+    return text_id('{"facts":' + facts + ',"outcome":"' + outcome_id + '"}')
 
 
 def signature(key: bytes, final_hash: str) -> str:
@@ -228,42 +225,6 @@ def _value_text(value) -> str:
     return dumps(value)
 
 
-class AnswersTemplate:
-    """The canonical JSON of answers that differ only in a few fields, from a text made once.
-
-    ``fill(values)`` gives ``dumps(answers)`` for the base answers with the
-    ``varying`` fields set to ``values`` (a tuple in the order of
-    ``varying``): the other fields' text is fixed when the template is made.
-    """
-
-    __slots__ = ("parts", "slots")
-
-    def __init__(self, base: Mapping[str, Any], varying: Tuple[str, ...]):
-        names = sorted(set(base) | set(varying))
-        parts: List[str] = []
-        slots: List[int] = []
-        text = "{"
-        for position, name in enumerate(names):
-            text += ("," if position else "") + _string(name) + ":"
-            if name in varying:
-                parts.append(text)
-                slots.append(varying.index(name))
-                text = ""
-            else:
-                text += _value_text(base[name])
-        parts.append(text + "}")
-        self.parts = tuple(parts)
-        self.slots = tuple(slots)
-
-    def fill(self, values: Tuple) -> str:
-        parts = self.parts
-        out = [parts[0]]
-        for index, slot in enumerate(self.slots):
-            out.append(_value_text(values[slot]))
-            out.append(parts[index + 1])
-        return "".join(out)
-
-
 class FiringsText:
     """The canonical JSON of a run's firings (``[f.as_dict() for f in firings]``), from memoised pieces.
 
@@ -277,9 +238,39 @@ class FiringsText:
     def __init__(self):
         self._facts: Dict[int, Tuple[Any, str]] = {}
         self._firings: Dict[Tuple, Tuple[Any, Any, str]] = {}
+        self._runs: Dict[Tuple[int, int], Tuple[Any, str]] = {}
 
     def __call__(self, firings) -> str:
         return "[" + ",".join([self._firing(f) for f in firings]) + "]"
+
+    def of(self, result) -> str:
+        """The text of ``result.firings``; a Conclusion's from its stage runs' texts, without renumbering them.
+
+        Conclusions are composed of a few hundred distinct stage runs, so the
+        text of each run's firings is memoised per first number.
+        """
+        runs = getattr(result, "runs", None)
+        if runs is None:
+            return self(result.firings)
+        parts = []
+        first = 1
+        for run in runs:
+            if run.firings:
+                parts.append(self._run_text(run, first))
+                first += len(run.firings)
+        return "[" + ",".join(parts) + "]"
+
+    def _run_text(self, run, first: int) -> str:
+        key = (id(run), first)
+        known = self._runs.get(key)
+        if known is not None and known[0] is run:
+            return known[1]
+        text = ",".join([self._firing(Firing(first + i, f.rule, f.matched, f.declared))
+                         for i, f in enumerate(run.firings)])
+        if len(self._runs) >= self.SIZE:
+            self._runs.clear()
+        self._runs[key] = (run, text)  # holds the run keyed by id
+        return text
 
     def _firing(self, firing) -> str:
         key = (firing.seq, firing.rule, tuple(map(id, firing.matched)), tuple(map(id, firing.declared)))
@@ -524,8 +515,8 @@ def _plain(key):
 class TraceTexts:
     """What a format 2 trace writes for a screened record, as canonical texts: no chain, no windows.
 
-    The Tracer renders each record with it; worker processes use it to
-    prepare traced rows (engine.parallel), which the Tracer then chains
+    The Tracer renders each record with it; worker processes build on it to
+    prepare traced rows (engine.cell_trace), which the Tracer then chains
     (:meth:`Tracer.record_prepared`). Ids are content hashes, so every
     process gives the same ids and texts for the same record.
     """
@@ -538,9 +529,6 @@ class TraceTexts:
         self._outcome_ids: "OrderedDict[Tuple, Tuple[str, Any]]" = OrderedDict()  # engine key -> outcome id
         self._engine_key = getattr(screener, "engine_key", None)
         self._summaries: Dict[Tuple, str] = {}
-        self._templates: Dict[Any, AnswersTemplate] = {}
-        self._facts: Dict[str, str] = {}  # conclusion id -> facts text (workers send them with every chunk)
-        self._outcomes: Dict[str, Tuple[str, str]] = {}  # outcome id -> (firings text, result text)
 
     def ids(self, key, result) -> Tuple[str, str, Optional[str], Optional[Tuple[str, str]]]:
         """(conclusion id, outcome id, facts text, outcome texts); the texts only when they had to be built."""
@@ -550,40 +538,12 @@ class TraceTexts:
         if known is None:
             outcome_id, outcome = self._outcome_id(key, result)
             facts = dumps(key.as_dict())
-            known = (text_id('{"facts":' + facts + ',"outcome":"' + outcome_id + '"}'), outcome_id)
+            known = (conclusion_text_id(facts, outcome_id), outcome_id)
             memo = self._by_key
             memo[memo_key] = known
             if len(memo) > KEY_MEMO_SIZE:
                 memo.popitem(last=False)
         return known[0], known[1], facts, outcome
-
-    def prepare(self, result, key, conclusions: Dict[str, Tuple[str, str]],
-                outcomes: Dict[str, Tuple[str, str]]) -> str:
-        """The conclusion id of a record, its shared texts added to the two maps (for Tracer.record_prepared)."""
-        conclusion_id, outcome_id, facts, outcome = self.ids(key, result)
-        if conclusion_id not in conclusions:
-            if facts is None:
-                facts = self._facts.get(conclusion_id)
-                if facts is None:
-                    facts = dumps(key.as_dict())
-            conclusions[conclusion_id] = (facts, outcome_id)
-            _bounded_put(self._facts, conclusion_id, facts, FACTS_MEMO_SIZE)
-            if outcome_id not in outcomes:
-                if outcome is None:
-                    outcome = self._outcomes.get(outcome_id)
-                    if outcome is None:
-                        outcome = self.outcome_parts(result, outcome_id)
-                outcomes[outcome_id] = outcome
-                _bounded_put(self._outcomes, outcome_id, outcome, OUTCOMES_MEMO_SIZE)
-        return conclusion_id
-
-    def template(self, memo_key, base: Callable[[], Mapping[str, Any]], varying: Tuple[str, ...]) -> AnswersTemplate:
-        """An AnswersTemplate for the answers ``base()`` gives, memoised on ``memo_key`` (which must determine them)."""
-        template = self._templates.get(memo_key)
-        if template is None:
-            template = AnswersTemplate(base(), varying)
-            _bounded_put(self._templates, memo_key, template, TEMPLATE_MEMO_SIZE)
-        return template
 
     @staticmethod
     def _summary_key(result: Result) -> Tuple:
@@ -626,20 +586,22 @@ class TraceTexts:
         known = self._outcome_ids.get(memo_key)
         if known is not None and (known[1] is check or known[1] == check):
             return known[0], None
-        if firings is None:
-            firings = result.firings
-        parts = (self._firings_text(firings), self._summary_text(result))
-        outcome_id = text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}")
+        outcome_id, parts = self.outcome_texts(result)
         memo = self._outcome_ids
         memo[memo_key] = (outcome_id, check)
         if len(memo) > OUTCOME_MEMO_SIZE:
             memo.popitem(last=False)
         return outcome_id, parts
 
+    def outcome_texts(self, result) -> Tuple[str, Tuple[str, str]]:
+        """(outcome id, (firings text, summary text)) of ``result``, built now."""
+        parts = (self._firings_text.of(result), self._summary_text(result))
+        return text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}"), parts
+
     def outcome_parts(self, result: Result, outcome_id: str) -> Tuple[str, str]:
         """(firings text, summary text) of ``result``, which must be the outcome ``outcome_id``."""
-        parts = (self._firings_text(result.firings), self._summary_text(result))
-        if text_id('{"firings":' + parts[0] + ',"result":' + parts[1] + "}") != outcome_id:
+        built_id, parts = self.outcome_texts(result)
+        if built_id != outcome_id:
             raise ValueError("the result's firings and summary differ from those traced for its facts")
         return parts
 
@@ -748,7 +710,7 @@ class Tracer:
 
     def record_prepared(self, record_id: str, row: int, answers: str, conclusion_id: str,
                         conclusions: Mapping[str, Tuple[str, str]], outcomes: Mapping[str, Tuple[str, str]]) -> None:
-        """Trace a record whose texts were prepared elsewhere (TraceTexts.prepare, in a worker process).
+        """Trace a record whose texts were prepared elsewhere (engine.cell_trace.CellTrace, in a worker process).
 
         ``conclusions`` maps the conclusion id to (facts text, outcome id) and
         ``outcomes`` an outcome id to (firings text, result text), for at

@@ -93,3 +93,31 @@ def test_a_full_memo_declines_new_spellings_and_still_gives_the_same_results(mon
         cells[FIELDS.index("magnesium_intake_mg")] = "100"
         read.append(check(memo, FIELDS, cells, may_decline=True) is not None)
     assert read == [True, False, True, False]  # known spellings are still read; new ones go the ordinary way
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.tuples(st.sampled_from(["", "3", "14", "40", "40.0", "75"]), st.sampled_from(["", "f", "m"]),
+                               st.sampled_from(["", "yes", "no"]), st.sampled_from(["", "100", "250", "400"])),
+                     min_size=1, max_size=12),
+       memo_size=st.sampled_from([1, 2, 65536]))
+def test_intake_tokens_are_equal_exactly_when_the_intake_assessments_are(rows, memo_size):
+    """Memos keyed on a row's intake_token (engine.cell_trace) must never mix two assessments, even after clearing."""
+    from engine import cell_screening
+
+    columns = ("record_id", "age_years", "sex", "pregnant", "magnesium_intake_mg")
+    original = cell_screening.MEMO_SIZE
+    cell_screening.MEMO_SIZE = memo_size
+    try:
+        memo = CellScreener(SCREENER, {name: i for i, name in enumerate(columns)})
+        read = [memo.read(["R1", *cells], 1) for cells in rows]
+    finally:
+        cell_screening.MEMO_SIZE = original
+    read = [row for row in read if row is not None]
+    for row in read:
+        assert row.assessment.key() == FRESH.fact_key(memo.record(row)).intake
+    for first in read:
+        for second in read:
+            same_token = first.intake_token == second.intake_token
+            assert not same_token or first.assessment.key() == second.assessment.key()
+            if memo_size == 65536:  # nothing cleared: equal assessments share one token
+                assert same_token == (first.assessment.key() == second.assessment.key())

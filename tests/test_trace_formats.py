@@ -12,7 +12,6 @@ from engine.knowledge import load_default
 from engine.records import normalise
 from engine.screening import Screener
 from engine.trace import (
-    AnswersTemplate,
     AnswersText,
     FiringsText,
     SharedLines,
@@ -150,20 +149,6 @@ def test_answers_text_is_exactly_canonical_json(answer_dicts):
     for answers in answer_dicts:
         assert text(answers) == dumps(answers) == json.dumps(answers, sort_keys=True, separators=(",", ":"),
                                                                 ensure_ascii=False)
-
-
-@given(base=st.dictionaries(st.sampled_from(["b", "a", "é", "a\"b", "z", "m"]), answer_value, max_size=6),
-       varying=st.lists(st.sampled_from(["a", "m", "zz", "0"]), unique=True, max_size=3).map(tuple),
-       rows=st.lists(st.lists(answer_value, min_size=3, max_size=3), min_size=1, max_size=4))
-def test_an_answers_template_fills_in_exactly_canonical_json(base, varying, rows):
-    """Worker processes render traced rows' answers from a template per yes/no answers (engine.parallel)."""
-    template = AnswersTemplate(base, varying)
-    for values in rows:
-        values = tuple(values[:len(varying)])
-        answers = dict(base)
-        answers.update(zip(varying, values))
-        assert template.fill(values) == dumps(answers) == json.dumps(
-            answers, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_answers_text_never_confuses_true_with_one_or_zero_with_minus_zero():
