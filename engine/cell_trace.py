@@ -77,7 +77,7 @@ class CellTrace:
 
         ``conclusions`` maps a conclusion id to (facts text, outcome id) and
         ``outcomes`` an outcome id to (firings text, result text), as
-        engine.trace.Tracer.record_prepared takes them.
+        engine.trace.Tracer.records_prepared takes them.
         """
         memo_key = (row.codes, row.intake_token)
         known = self._ids.get(memo_key)

@@ -9,7 +9,7 @@ Two ways, the same bytes as one process either way:
   (``batch.iter_rows``) and screens it through its cell memo. Rows whose
   output depends on their number in the whole file come back to be screened
   here. With a trace, workers also prepare each row's trace texts and this
-  process chains them (``engine.trace.Tracer.record_prepared``).
+  process chains them (``engine.trace.Tracer.records_prepared``).
 * **Rows read here** (standard input, several files, JSON Lines, a resume):
   this process reads the rows with the strict reader and sends them in
   chunks; workers screen them with ``batch.screen_into``, the function the
@@ -139,7 +139,7 @@ class TextChunkDone:
     rows: int = 0
     blank_lines: int = 0
     # Traced: each run of rows also lists (row within the chunk, record id, answers text, conclusion id),
-    # and these map the ids the chunk uses to their texts (see engine.trace.Tracer.record_prepared).
+    # and these map the ids the chunk uses to their texts (see engine.trace.Tracer.records_prepared).
     conclusions: Dict[str, Tuple[str, str]] = field(default_factory=dict)
     outcomes: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
@@ -427,6 +427,7 @@ def _write_chunk(done: ChunkDone, out: TextIO, summary: Summary, after_row, afte
 # -- text chunks -----------------------------------------------------------------
 
 TEXT_CHUNK_CHARS = 1 << 20  # about 7,000 rows of a typical export
+FIRST_PIECE_SHARE = 16  # the first piece is this much smaller
 
 
 def text_chunks_apply(batch_input, fmt: str, on_row, after_row, after_rows, resume_after: int, tracer=None) -> bool:
@@ -454,8 +455,11 @@ def _line_count(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-def _text_pieces(stream: TextIO, first_line: int, size: int) -> Iterator[Tuple[str, int]]:
+def _text_pieces(stream: TextIO, first_line: int, size: int, first_size: Optional[int] = None
+                 ) -> Iterator[Tuple[str, int]]:
     """(text, its first line number) for pieces of ``stream`` cut just after a line feed outside quotes.
+
+    Pieces are about ``size`` characters, the first about ``first_size``.
 
     A line feed after an even number of double quotes (counted from the
     piece's start) ends a row in well-formed CSV; a quote inside an unquoted
@@ -464,8 +468,10 @@ def _text_pieces(stream: TextIO, first_line: int, size: int) -> Iterator[Tuple[s
     """
     pending = ""
     line = first_line
+    next_size = first_size or size
     while True:
-        block = stream.read(size)
+        block = stream.read(next_size)
+        next_size = size
         if not block:
             if pending:
                 yield pending, line
@@ -514,7 +520,9 @@ def screen_text_chunks(
     """
     header = batch_input.header
     first_line = batch_input.counts["header_end_line"] + 1
-    pieces = _text_pieces(batch_input.text, first_line, chunk_chars or TEXT_CHUNK_CHARS)
+    size = chunk_chars or TEXT_CHUNK_CHARS
+    # The first piece is screened here before the workers start (see below): a smaller one keeps the other core idle for less.
+    pieces = _text_pieces(batch_input.text, first_line, size, None if dask else max(size // FIRST_PIECE_SHARE, 1))
     plan = ChunkPlan(screener.kb, header, "csv", redact, csv.field_size_limit(), traced=tracer is not None)
     writer = _TextChunkWriter(batch_input, screener, plan, out, summary, redact, after_rows, bar, on_row, tracer)
     executor = None
@@ -594,10 +602,7 @@ class _TextChunkWriter:
                 output, last, counts, traced = segment
                 self.out.write(output)
                 if traced is not None:
-                    record = self.tracer.record_prepared
-                    for number, record_id, answers, conclusion_id in traced:
-                        record(record_id, self.rows_before + number, answers, conclusion_id, done.conclusions,
-                               done.outcomes)
+                    self.tracer.records_prepared(self.rows_before, traced, done.conclusions, done.outcomes)
                 for level, count in counts.items():
                     levels[level] = levels.get(level, 0) + count
                 summary.rows += sum(counts.values())

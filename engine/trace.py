@@ -33,6 +33,7 @@ import platform
 import stat
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, TextIO, Tuple
@@ -355,6 +356,7 @@ class TraceWriter:
     ):
         self.stream = stream
         self._write_bytes = getattr(stream, "write_bytes", None)
+        self._pending: Optional[List[bytes]] = None  # lines of a collected() block, not yet written
         self.prev = prev
         self.records = records
         self.signing_key = signing_key
@@ -374,9 +376,31 @@ class TraceWriter:
             chained = hashlib.sha256(self.prev.encode("ascii"))
             chained.update(data)
             digest = chained.hexdigest()
-            write_bytes(data[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n')
+            line = data[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n'
+            if self._pending is None:
+                write_bytes(line)
+            else:
+                self._pending.append(line)
         self.prev = digest
         return digest
+
+    @contextmanager
+    def collected(self):
+        """Lines written inside the block go to a part file at once when it ends, even if it ends in an error.
+
+        One write (and one update of the part file's running hash) per
+        block of rows instead of per line.
+        """
+        if self._write_bytes is None or self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            if pending:
+                self._write_bytes(b"".join(pending))
 
     def write_run(self, info: Mapping[str, Any]) -> str:
         return self._write({"type": "run", **info})
@@ -517,7 +541,7 @@ class TraceTexts:
 
     The Tracer renders each record with it; worker processes build on it to
     prepare traced rows (engine.cell_trace), which the Tracer then chains
-    (:meth:`Tracer.record_prepared`). Ids are content hashes, so every
+    (:meth:`Tracer.records_prepared`). Ids are content hashes, so every
     process gives the same ids and texts for the same record.
     """
 
@@ -708,22 +732,29 @@ class Tracer:
             self.writer.write_conclusion(conclusion_id, facts, outcome_id)
         self._write_record_line(record.record_id, row, texts.answers(record.answers), conclusion_id)
 
-    def record_prepared(self, record_id: str, row: int, answers: str, conclusion_id: str,
-                        conclusions: Mapping[str, Tuple[str, str]], outcomes: Mapping[str, Tuple[str, str]]) -> None:
-        """Trace a record whose texts were prepared elsewhere (engine.cell_trace.CellTrace, in a worker process).
+    def records_prepared(self, rows_before: int, rows: Iterable[Tuple[int, str, str, str]],
+                         conclusions: Mapping[str, Tuple[str, str]], outcomes: Mapping[str, Tuple[str, str]]) -> None:
+        """Trace records whose texts were prepared elsewhere (engine.cell_trace.CellTrace, in a worker process).
 
-        ``conclusions`` maps the conclusion id to (facts text, outcome id) and
-        ``outcomes`` an outcome id to (firings text, result text), for at
-        least the ids this record uses. Writes exactly what :meth:`record`
-        writes for the same record; pseudonyms are made here, so the key
-        never leaves this process.
+        ``rows`` holds (row number after ``rows_before``, record id, answers
+        text, conclusion id); ``conclusions`` maps each conclusion id to
+        (facts text, outcome id) and ``outcomes`` each outcome id to (firings
+        text, result text). Writes exactly what :meth:`record` writes for the
+        same records; pseudonyms are made here, so the key never leaves this
+        process. The hot path of a traced run with workers.
         """
-        if not self.conclusions.use(conclusion_id):
-            facts, outcome_id = conclusions[conclusion_id]
-            if not self.outcomes.use(outcome_id):
-                self.writer.write_outcome(outcome_id, *outcomes[outcome_id])
-            self.writer.write_conclusion(conclusion_id, facts, outcome_id)
-        self._write_record_line(record_id, row, answers, conclusion_id)
+        writer = self.writer
+        use_conclusion, use_outcome = self.conclusions.use, self.outcomes.use
+        name = self._id if self.pseudonym else None
+        with writer.collected():
+            for number, record_id, answers, conclusion_id in rows:
+                if not use_conclusion(conclusion_id):
+                    facts, outcome_id = conclusions[conclusion_id]
+                    if not use_outcome(outcome_id):
+                        writer.write_outcome(outcome_id, *outcomes[outcome_id])
+                    writer.write_conclusion(conclusion_id, facts, outcome_id)
+                writer.write_record_ref(_string(name(record_id) if name else record_id),
+                                        _int_repr(rows_before + number), answers, conclusion_id)
 
     def _write_record_line(self, record_id: str, row: Optional[int], answers: str, conclusion_id: str) -> None:
         record_id = self._id(record_id)

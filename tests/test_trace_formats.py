@@ -164,3 +164,49 @@ def test_firings_text_is_exactly_canonical_json_of_the_firings():
         if hasattr(record, "answers"):
             firings = SCREENER.screen_record(record).firings
             assert text(firings) == dumps([f.as_dict() for f in firings])
+
+
+def test_a_conclusions_firings_text_is_composed_from_its_stage_runs_as_renumbered_firings_would_be():
+    """Workers write an outcome's firings from each stage run's text (FiringsText.of), never renumbering them."""
+    text = FiringsText()
+    composed = 0
+    for raw in ROWS * 2:  # the second time from the memo of run texts
+        record = normalise(raw)
+        if hasattr(record, "answers"):
+            conclusion = SCREENER.conclude(SCREENER.fact_key(record))
+            composed += len(conclusion.runs) > 1
+            assert text.of(conclusion) == dumps([f.as_dict() for f in conclusion.firings])
+            result = SCREENER.screen_record(record)  # a Result has no runs: its firings as they are
+            assert text.of(result) == dumps([f.as_dict() for f in result.firings])
+    assert composed  # some conclusions do come from several runs
+
+
+def test_lines_collected_in_a_block_are_written_at_its_end_even_when_it_fails(tmp_path):
+    """Tracer.records_prepared writes a block of rows at once; an error (a Ctrl-C) must not lose a chained line."""
+    from engine.outputs import PartFile
+    from engine.trace import TraceWriter
+
+    part, _ = PartFile.create(str(tmp_path / "t.jsonl"), "trace file")
+    writer = TraceWriter(part)
+    writer.write_run({"format": 2})
+    try:
+        with writer.collected():
+            writer.write_record({"row": 1})
+            assert part.bytes == len(read_bytes(part))  # nothing of the block written yet
+            writer.write_record({"row": 2})
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    with writer.collected():
+        writer.write_record({"row": 3})
+    writer.write_end()
+    part.commit()
+    lines = (tmp_path / "t.jsonl").read_text().splitlines()
+    assert [json.loads(line).get("row") for line in lines] == [None, 1, 2, 3, None]
+    assert check_chain(str(tmp_path / "t.jsonl")).ok
+
+
+def read_bytes(part) -> bytes:
+    part.flush()
+    with open(part.path, "rb") as stream:
+        return stream.read()
