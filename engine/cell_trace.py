@@ -5,9 +5,9 @@ conclusion line (engine.trace.TraceTexts). Building a Record, a FactKey and
 a dict of answers per row cost more than screening it; here both come from
 what the CellRow already holds: the answers text from a few fixed parts per
 combination of yes/no codes with the three values written in between, and
-the conclusion id from a memo on (codes, intake assessment), which decide
-the FactKey. tests/test_cell_screening.py checks both against the ordinary
-Tracer's texts.
+the conclusion id from a memo on (codes, intake token), which decide the
+FactKey, and an outcome's texts once per cell-memo Outcome (one per engine
+key). tests/test_cell_trace.py checks them against the ordinary Tracer's.
 """
 from operator import attrgetter
 from typing import Dict, Tuple
@@ -16,17 +16,17 @@ from .cell_screening import VALUES, CellRow, CellScreener, Outcome
 from .fields import ANSWER_FIELDS
 from .trace import TraceTexts, _float_repr, _string, _value_text, conclusion_text_id, dumps
 
+PARTS_SIZE = 16384  # answers parts by codes (~0.8 kB each; quick to rebuild)
+IDS_SIZE = 32768  # (conclusion id, outcome id, facts text) by (codes, intake token), ~0.6 kB each
+OUTCOME_TEXTS_SIZE = 4096  # (firings text, result text) by outcome id, ~3 kB each
+_SLOT = "\x00"  # never in canonical JSON text: control characters are escaped
+
+
 def _number_text(value) -> str:
     """_value_text, with the common finite float first."""
     if value.__class__ is float and value - value == 0.0:
         return _float_repr(value)
     return _value_text(value)
-
-
-PARTS_SIZE = 65536  # answers parts by codes (~0.7 kB each)
-IDS_SIZE = 65536  # (conclusion id, outcome id, facts text) by (codes, intake assessment), ~0.5 kB each
-OUTCOME_TEXTS_SIZE = 8192  # (firings text, result text) by outcome id, ~3 kB each
-_SLOT = "\x00"  # never in canonical JSON text: control characters are escaped
 
 
 class CellTrace:
