@@ -549,8 +549,9 @@ def screen_text_chunks(
             executor = DaskExecutor(plan, dask, jobs)
         else:
             executor = PoolExecutor(plan, jobs or default_jobs())
-        # Pieces in flight: enough to keep every worker busy; a traced piece comes back with its trace texts.
-        window = executor.jobs + 1 if plan.traced else 2 * executor.jobs + 1
+        # Pieces in flight: enough to keep every worker busy while this process writes; a traced piece
+        # comes back with its trace texts (about 20 MB each), so fewer of those.
+        window = executor.jobs + 2 if plan.traced else 2 * executor.jobs + 1
         in_flight: deque = deque()
         for text, line in chain([first] if first is not None else [], pieces):
             in_flight.append((executor.submit_text(text, line, False), text, line))
