@@ -26,6 +26,7 @@ import io
 import logging
 import os
 import signal
+import sys
 import threading
 from collections import deque
 from itertools import chain
@@ -227,7 +228,8 @@ class PoolExecutor:
 
         self.jobs = jobs
         self.plan = plan
-        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,))
+        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,),
+                                        mp_context=start_context())
 
     def submit(self, items: List):
         return self._submit(_screen_pool_chunk, items)
@@ -245,6 +247,20 @@ class PoolExecutor:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_context():
+    """How workers start: forked on Linux, so that they begin with this process's memos (see screen_text_chunks).
+
+    Python 3.14 makes ``forkserver`` the default there, whose workers start
+    empty; elsewhere (macOS, Windows) the platform's default, as forking is
+    not safe there.
+    """
+    import multiprocessing
+
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
 
 
 class ParallelSetupError(Exception):

@@ -227,3 +227,27 @@ def test_a_traced_run_in_pieces_interrupted_then_resumed_gives_the_same_bytes_an
     assert result.exit_code == 130, result.stderr
     monkeypatch.setattr(engine.resume.ScreenJob, "rows_done", real)
     assert_traced_run_matches(varied, one_process, out, trace, "--resume")
+
+
+def _outcomes_known_here(plan) -> int:
+    from engine import parallel
+
+    return parallel._cell_screener(plan).outcomes_built
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_start_with_the_memos_this_process_learnt(varied):
+    """screen_text_chunks screens the first piece here so that forked workers begin warm, whatever Python's default."""
+    from engine import parallel
+
+    with open(varied, "rb") as stream:
+        source = BatchInput(stream)
+        plan = parallel.ChunkPlan(Screener().kb, source.header, "csv", False, csv.field_size_limit())
+        parallel.screen_text_chunk(plan, source.text.read(), source.counts["header_end_line"] + 1, True)
+    learnt = parallel._cell_screener(plan).outcomes_built
+    assert learnt > 0
+    executor = parallel.PoolExecutor(plan, 1)
+    try:
+        assert executor.pool.submit(_outcomes_known_here, plan).result() >= learnt
+    finally:
+        executor.close()
