@@ -342,12 +342,25 @@ def check_trace_path(trace_path, input_paths=()):
             raise UsageErrorExit2(f"--trace {trace_path!r} is also an input or output file; give the trace its own file")
 
 
+#: parameters of screen and interview that name files or folders (tests/test_trace.py checks none is missing)
+PATH_PARAMETERS = frozenset({"input_paths", "output", "trace_path", "knowledge_dir", "save_path", "answers_path"})
+
+
+def pseudonymized_paths(command, pseudonym):
+    """``command`` with each file or folder name replaced by its pseudonym ("-", standard input, stays)."""
+    def hidden(path):
+        return path if path == "-" else pseudonym(str(path))
+
+    return {name: ([hidden(p) for p in value] if isinstance(value, (list, tuple)) else hidden(value))
+            if name in PATH_PARAMETERS else value for name, value in command.items()}
+
+
 def start_trace(trace_path, pseudonymize, screener, input_paths=(), open_trace=None):
     """Open an owner-only trace and write its run line; None without --trace.
 
     ``input_paths``: the input files (the interview's answers file), which the trace must not overwrite.
     """
-    from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, Tracer, key_from_env
+    from engine.trace import PSEUDONYM_KEY_ENV, SIGNING_KEY_ENV, Pseudonymizer, Tracer, key_from_env
 
     if not trace_path:
         if pseudonymize:
@@ -359,6 +372,8 @@ def start_trace(trace_path, pseudonymize, screener, input_paths=(), open_trace=N
     check_trace_path(trace_path, input_paths)
     ctx = click.get_current_context()
     command = {"name": ctx.info_name, **{k: v for k, v in ctx.params.items() if v not in (None, False, ())}}
+    if pseudonym_key is not None:  # a trace meant to be shared: file names can name people or places too
+        command = pseudonymized_paths(command, Pseudonymizer(pseudonym_key))
     try:
         if open_trace is not None:  # engine.resume.ScreenJob: a crash-safe part file, maybe resumed
             return open_trace(trace_path, screener, command, key_from_env(SIGNING_KEY_ENV), pseudonym_key)

@@ -668,6 +668,39 @@ def test_pseudonyms_are_stable_for_one_key_and_differ_between_keys(tmp_path):
     assert check_chain(str(first)).ok
 
 
+def test_a_pseudonymised_trace_names_no_file_or_folder(tmp_path):
+    """File names can name a clinic or a person; a trace meant to be shared keeps only their pseudonyms."""
+    folder = tmp_path / "clinic_canary_folder"
+    folder.mkdir()
+    plain, plain_trace = screen_with_trace(folder, name="canary_trace.jsonl")
+    hidden, hidden_trace = screen_with_trace(folder, "--pseudonymize", env={PSEUDONYM_KEY_ENV: "k1"},
+                                             name="canary_hidden.jsonl")
+    assert plain.exit_code == hidden.exit_code
+    assert "clinic_canary_folder" in plain_trace.read_text(encoding="utf-8")  # the run line names them ...
+    text = hidden_trace.read_text(encoding="utf-8")
+    assert "canary" not in text and str(tmp_path) not in text  # ... but not with --pseudonymize
+    command = objects(hidden_trace)[0]["command"]
+    pseudonym = Pseudonymizer(b"k1")
+    assert command["input_paths"] == [pseudonym(str(folder / "in.csv"))]
+    assert command["trace_path"] == pseudonym(str(hidden_trace)) and command["output"] == pseudonym(
+        str(folder / "out.csv"))
+    assert command["pseudonymize"] is True and check_chain(str(hidden_trace)).ok
+    shown = CliRunner().invoke(main, ["audit", "show", str(hidden_trace)]).output
+    assert "Command: screen" in shown and "canary" not in shown
+
+
+def test_every_file_or_folder_option_is_pseudonymised():
+    """A new path option must join cli.PATH_PARAMETERS, or --pseudonymize would leave it in the trace."""
+    import click
+
+    from cli import PATH_PARAMETERS
+
+    for name in ("screen", "interview"):
+        for param in main.commands[name].params:
+            if isinstance(param.type, click.Path) or param.name == "input_paths":
+                assert param.name in PATH_PARAMETERS, (name, param.name)
+
+
 def test_pseudonymize_needs_its_key_and_a_trace(tmp_path):
     result, _ = screen_with_trace(tmp_path, "--pseudonymize")
     assert result.exit_code == 2
