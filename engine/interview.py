@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .fields import FIELD_TYPES, NUMBER, NUMBER_RANGES, RECORD_ID, SEX, YES_NO
-from .intake import row_for_age
+from .intake import row_for_age, standard_for
 from .knowledge import KnowledgeBase, Question
 from .records import FieldValueError, Record, RowError, Value, normalise, parse_answer
 
@@ -186,10 +186,17 @@ class Interview:
         self.cursor = 0
         self._position = {q.field: i for i, q in enumerate(self.questions)}
         self._fixed_inputs = self._inputs_never_skipped()
+        self._table_only = frozenset(  # yes/no answers used only to choose the intake-table column
+            f for f in INTAKE_TABLE_INPUTS if FIELD_TYPES[f] == YES_NO and f not in self._used_beyond_the_intake_table()
+            and not any(f in flag.fields for flag in kb.flags.values()))
 
     def _inputs_never_skipped(self) -> frozenset:
         """Answers that feed the intake comparison, or decide whether other questions apply."""
-        fixed = set(INTAKE_TABLE_INPUTS)
+        return frozenset(set(INTAKE_TABLE_INPUTS) | self._used_beyond_the_intake_table())
+
+    def _used_beyond_the_intake_table(self) -> set:
+        """Fields a flag needs or joins by value, or that decide whether another question applies."""
+        fixed = set()
         for flag in self.kb.flags.values():
             fixed.update(flag.requires)
             if flag.trigger != "any_yes":
@@ -197,7 +204,7 @@ class Interview:
         for question in self.questions:
             if question.ask_if is not None and question.ask_if.field:
                 fixed.add(question.ask_if.field)
-        return frozenset(fixed)
+        return fixed
 
     # -- what applies ------------------------------------------------------
 
@@ -221,6 +228,8 @@ class Interview:
     def cannot_change(self, question: Question) -> Optional[str]:
         """Why no answer to ``question`` could change the result, or None when one could."""
         field = question.field
+        if field in self._table_only:
+            return self._table_column_settled(field)
         if FIELD_TYPES[field] != YES_NO or field in self._fixed_inputs:
             return None
         before = self._position[field]
@@ -244,6 +253,26 @@ class Interview:
                     return None
                 reasons.append(f"the note '{note.title}' already applies")
         return " and ".join(reasons) or None
+
+    def _table_column_settled(self, field: str) -> Optional[str]:
+        """Why ``field`` (pregnancy or breastfeeding) cannot change the recommended amount, or None.
+
+        Its only use is choosing the intake-table column, so it cannot
+        change the result when every answer to it gives the same standard
+        with the other settled answers (a pregnancy already chooses the
+        column before breastfeeding is looked at).
+        """
+        before = self._position[field]
+        inputs = ("age_years",) + INTAKE_TABLE_INPUTS
+        answered = set(self.history)
+        for name in inputs:  # every other input must be settled: from the answers file, or answered before it
+            position = self._position.get(name, before)
+            if name != field and name not in self.prefilled and not (position < before and position in answered):
+                return None
+        settled = {name: self.answers.get(name) for name in inputs}
+        if len({standard_for(self.kb, dict(settled, **{field: value})) for value in (True, False, None)}) > 1:
+            return None
+        return "the other answers already choose the recommended daily amount"
 
     def _to_ask(self, question: Question) -> bool:
         if question.field in self.prefilled or not self.applies(question):

@@ -156,7 +156,7 @@ def test_everyone_no_is_asked_every_applicable_question_in_knowledge_order():
 
 def test_cluster_members_are_skipped_once_their_flag_is_raised():
     interview = Interview(KB)
-    asked = asked_fields(interview, {"apathy": True, "muscle_twitches": False})
+    asked = asked_fields(interview, {"age_years": 40.0, "sex": "female", "apathy": True, "muscle_twitches": False})
     assert "apathy" in asked
     assert not {"depression", "anxiety", "insomnia"} & set(asked)
     assert {"tremors", "muscle_cramps"} <= set(asked)
@@ -176,13 +176,49 @@ def test_other_causes_skipped_once_the_note_applies():
     assert not {"high_caffeine", "twitch_causing_medication", "neuromuscular_disease"} & set(asked)
 
 
+def test_breastfeeding_is_not_asked_once_a_pregnancy_chooses_the_recommended_amount():
+    replies = {"age_years": 30.0, "sex": "female", "pregnant": True}
+    interview = Interview(KB)
+    asked = asked_fields(interview, replies)
+    assert "pregnant" in asked and "lactating" not in asked
+    skipped = interview.summary().cannot_change
+    assert [(s.question.field, s.reason) for s in skipped] == [
+        ("lactating", "the other answers already choose the recommended daily amount")]
+    # not pregnant (or unknown): breastfeeding chooses the column, so it is asked
+    for pregnant in (False, None):
+        assert "lactating" in asked_fields(Interview(KB), dict(replies, pregnant=pregnant))
+    # a man who breastfeeds gets the breastfeeding column (contract): asked
+    assert "lactating" in asked_fields(Interview(KB), dict(replies, sex="male", pregnant=False))
+
+
+def test_with_age_unknown_only_answers_that_can_raise_the_highest_amount_are_asked():
+    """Unknown age compares with the highest amount of any age: pregnancy raises it for a woman (400 mg against
+    360 mg), breastfeeding never does (the table's breastfeeding amounts equal the female ones)."""
+    interview = Interview(KB)
+    asked = asked_fields(interview, {"age_years": None, "sex": "female", "pregnant": None})
+    assert "pregnant" in asked and "lactating" not in asked
+    assert [s.question.field for s in interview.summary().cannot_change] == ["lactating"]
+
+
+def test_intake_table_answers_are_skipped_only_once_the_other_inputs_are_settled():
+    """Before age and sex are answered, pregnancy and breastfeeding may still matter: counted as to be asked."""
+    interview = Interview(KB)
+    assert interview.cannot_change(Q["lactating"]) is None and interview.cannot_change(Q["pregnant"]) is None
+    # from an answers file the inputs are settled at once
+    assert Interview(KB, {"age_years": 30.0, "sex": "female", "pregnant": True}).cannot_change(Q["lactating"])
+    assert Interview(KB, {"age_years": 30.0, "sex": "female"}).cannot_change(Q["pregnant"]) is None
+    # --ask-all asks it anyway
+    asked = asked_fields(Interview(KB, ask_all=True), {"age_years": 30.0, "sex": "female", "pregnant": True})
+    assert "lactating" in asked
+
+
 def test_ask_all_asks_even_what_cannot_change_the_result():
     interview = Interview(KB, ask_all=True)
     asked = asked_fields(interview, {"apathy": True, "muscle_twitches": True, "high_stress": True})
     assert {"depression", "anxiety", "insomnia", "tremors", "high_caffeine"} <= set(asked)
 
 
-def test_red_flags_and_intake_inputs_are_never_skipped():
+def test_red_flags_and_intake_inputs_are_never_skipped_while_age_is_not_settled():
     everything_yes = {f: True for f in YES_NO_FIELDS}
     interview = Interview(KB, everything_yes)
     for field in ("seizures", "irregular_heartbeat", "sex", "pregnant", "lactating", "age_years",
@@ -229,6 +265,18 @@ def test_a_skipped_question_can_never_change_the_result(settled, completion):
         final.update(known)
         outcomes = {outcome(dict(final, **{field: value})) for value in (True, False, None)}
         assert len(outcomes) == 1, (field, known)
+
+
+@settings(max_examples=200, deadline=None)
+@given(replies=st.fixed_dictionaries({f: _value_strategy(f) for f in ANSWER_FIELDS}))
+def test_questions_skipped_during_an_interview_could_not_have_changed_its_result(replies):
+    """The same soundness, for skips decided from answers given in the interview itself."""
+    interview = Interview(KB)
+    asked_fields(interview, replies)
+    final = {f: interview.answers.get(f) for f in ANSWER_FIELDS}
+    for skip in interview.summary().cannot_change:
+        outcomes = {outcome(dict(final, **{skip.question.field: value})) for value in (True, False, None)}
+        assert len(outcomes) == 1, (skip.question.field, final)
 
 
 # -- moving back and forth ------------------------------------------------------

@@ -98,7 +98,9 @@ def test_partly_filled_answers_file_asks_only_the_rest_in_a_terminal(tmp_path):
     child = spawn("--answers", str(answers), "--format", "json")
     answer(child, "[1/3] Age", "25")
     answer(child, "[2/3] Pregnancy", "y")
-    answer(child, "[3/3] Breastfeeding", "")
+    # pregnancy already chooses the recommended amount: breastfeeding is not asked, and the summary says why
+    child.expect_exact("Skipped 1 question whose answer could not change the result")
+    child.expect_exact("Breastfeeding: the other answers already choose the recommended daily")
     child.expect_exact('"level": "moderate"')
     child.expect(pexpect.EOF)
     child.close()
