@@ -187,8 +187,7 @@ class Interview:
         self._position = {q.field: i for i, q in enumerate(self.questions)}
         self._fixed_inputs = self._inputs_never_skipped()
         self._table_only = frozenset(  # yes/no answers used only to choose the intake-table column
-            f for f in INTAKE_TABLE_INPUTS if FIELD_TYPES[f] == YES_NO and f not in self._used_beyond_the_intake_table()
-            and not any(f in flag.fields for flag in kb.flags.values()))
+            f for f in INTAKE_TABLE_INPUTS if FIELD_TYPES[f] == YES_NO and f not in self._read_by_rules())
 
     def _inputs_never_skipped(self) -> frozenset:
         """Answers that feed the intake comparison, or decide whether other questions apply."""
@@ -205,6 +204,16 @@ class Interview:
             if question.ask_if is not None and question.ask_if.field:
                 fixed.add(question.ask_if.field)
         return fixed
+
+    def _read_by_rules(self) -> set:
+        """Every field a flag or note reads, or that decides whether another question applies."""
+        fields = self._used_beyond_the_intake_table()
+        for flag in self.kb.flags.values():
+            fields.update(flag.fields)
+        for note in self.kb.notes.values():
+            fields.update([note.when_yes] if note.when_yes else [])
+            fields.update(m for c in note.causes for m in self.kb.other_causes[c].fields)
+        return fields
 
     # -- what applies ------------------------------------------------------
 

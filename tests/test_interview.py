@@ -212,6 +212,18 @@ def test_intake_table_answers_are_skipped_only_once_the_other_inputs_are_settled
     assert "lactating" in asked
 
 
+def test_pregnancy_is_never_skipped_if_a_rule_reads_it():
+    """Knowledge may one day make pregnancy a risk population: then it decides more than the table column."""
+    import dataclasses
+
+    flag = next(iter(KB.flags.values()))
+    with_pregnancy = flag.model_copy(update={"fields": list(flag.fields) + ["pregnant"]})
+    kb = dataclasses.replace(KB, flags=dict(KB.flags, **{flag.id: with_pregnancy}))
+    settled = {"age_years": None, "sex": "male", "lactating": None}
+    assert Interview(KB, settled).cannot_change(Q["pregnant"]) is not None  # only the column: skipped
+    assert Interview(kb, settled).cannot_change(Q["pregnant"]) is None
+
+
 def test_ask_all_asks_even_what_cannot_change_the_result():
     interview = Interview(KB, ask_all=True)
     asked = asked_fields(interview, {"apathy": True, "muscle_twitches": True, "high_stress": True})
