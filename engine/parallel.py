@@ -200,9 +200,10 @@ def _cell_trace(plan: ChunkPlan, memo: CellScreener):
     return texts
 
 
-def _init_worker(plan: ChunkPlan) -> None:
+def _init_worker(plan: ChunkPlan, parent: int) -> None:
     """Pool initializer: keep the plan; Ctrl-C is the parent's to handle (exit 130, pool shut down)."""
     global _pool_plan
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _pool_plan = plan
     _cell_screener(plan)  # build the engines now, while the parent reads the first chunks
@@ -220,6 +221,29 @@ def _screen_pool_text(text: str, first_line: int, at_end_of_input: bool) -> Text
 # -- executors -----------------------------------------------------------------
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when its parent process ends, however it ends (kill -9 included).
+
+    A forked worker holds copies of the parent's file descriptors, among
+    them the locked output and trace part files: a worker left behind by a
+    killed run kept them locked, so that ``--resume`` refused ("being
+    written by another magscreen run"), and it waited for work forever.
+    """
+    if not sys.platform.startswith("linux"):  # workers are spawned there, without the parent's descriptors
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: only the check below
+        pass
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(1)
+
+
 class PoolExecutor:
     """Worker processes on this machine (a worker that dies makes the run stop with ParallelSetupError)."""
 
@@ -228,7 +252,7 @@ class PoolExecutor:
 
         self.jobs = jobs
         self.plan = plan
-        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan,),
+        self.pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(plan, os.getpid()),
                                         mp_context=start_context())
 
     def submit(self, items: List):

@@ -96,6 +96,18 @@ elif mode == "checkpoint":             # data synced, checkpoint state not yet r
             die()
         return original_write_json(path, data)
     resume.write_json_atomically = write_json
+elif mode == "piece":                  # the main process, after writing the Nth piece of text (--jobs 2)
+    import engine.parallel as parallel
+    parallel.TEXT_CHUNK_CHARS = int(os.environ["REL_PIECE_CHARS"])
+    original_take = parallel._TextChunkWriter.take
+    seen = [0]
+    def take(self, done, text):
+        result = original_take(self, done, text)
+        seen[0] += 1
+        if seen[0] == count:
+            die()
+        return result
+    parallel._TextChunkWriter.take = take
 elif mode == "rename":                 # after the Nth final rename
     original_finish = outputs.finish
     seen = [0]
@@ -120,7 +132,7 @@ def command(*extra, fmt="csv"):
 
 def run_subprocess(directory: Path, args, crash: str = "none:0", signal_name: str = "KILL", wait=True):
     env = dict(os.environ, REL_CRASH=crash, REL_SIGNAL=signal_name, REL_CHECKPOINT_ROWS=str(CHECKPOINT_ROWS),
-               PYTHONHASHSEED="0")
+               PYTHONHASHSEED="0", REL_PIECE_CHARS="2000")
     process = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, *args], cwd=directory, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not wait:
@@ -163,7 +175,7 @@ def comparable_trace(path: Path):
     """The trace's objects without chain hashes and the run's start time."""
     objects = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     for obj in objects:
-        for option in ("resume", "quiet"):  # how the run was continued is not part of what it screened
+        for option in ("resume", "quiet", "jobs"):  # how the run was done is not part of what it screened
             obj.get("command", {}).pop(option, None)
         obj.pop("prev", None)
         obj.pop("hash", None)
@@ -223,6 +235,35 @@ def test_kill_9_then_resume_is_byte_identical(tmp_path, reference, monkeypatch, 
     result = invoke(directory, command("--resume", fmt=fmt), monkeypatch)
     assert result.exit_code == 1, result.output  # error rows, as in the reference run
     assert_same_as_reference(directory, reference[fmt], fmt)
+
+
+def processes_in(directory: Path):
+    """Processes whose working directory is ``directory`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(directory):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked, and /proc read, on Linux")
+def test_kill_9_with_worker_processes_leaves_none_behind_and_resumes(tmp_path, reference, monkeypatch):
+    """Workers forked with the part files' locks must end with their parent, or --resume would refuse."""
+    directory = fresh_dir(tmp_path, "run")
+    code, _, err = run_subprocess(directory, command("--jobs", "2"), "piece:4")
+    assert code == -signal.SIGKILL, err
+    deadline = time.monotonic() + 10
+    while processes_in(directory) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_in(directory) == []
+    assert (directory / "out.csv.resume.json").exists()  # some rows were finished: a resume continues them
+    result = invoke(directory, command("--resume", "--jobs", "2"), monkeypatch)
+    assert result.exit_code == 1, result.output
+    assert "Resuming after row" in result.output
+    assert_same_as_reference(directory, reference["csv"])
 
 
 EXTERNAL_KILLS = 3
