@@ -464,6 +464,7 @@ def run_info(
         "input_sha256": input_sha256,
         "pseudonymized": pseudonymized,
         "signed": signed,
+        **({"windows": {"conclusion": CONCLUSION_WINDOW, "outcome": OUTCOME_WINDOW}} if trace_format == 2 else {}),
     }
 
 
@@ -521,6 +522,51 @@ class SharedWindow:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+MAX_READ_WINDOW = 1 << 22  # a run line asking a reader for more is not believed
+
+
+class SharedIndex:
+    """A reader's memory of shared lines: the ids the writer's windows held at the same point of the file.
+
+    Reading mirrors the Tracer: an outcome line puts its id last among the
+    outcomes, a conclusion line first uses its outcome and then puts its own
+    id last, a record line uses its conclusion; past the window sizes the
+    least recently used id is forgotten. Every reference the writer made is
+    therefore found, and memory stays flat however long the trace; an id no
+    longer held was not referred to by the writer (a line was deleted, moved
+    or edited). The sizes come from the run line (``windows``), else the
+    sizes every format 2 writer has used.
+    """
+
+    def __init__(self):
+        self._known: Dict[str, "OrderedDict[str, Any]"] = {"conclusion": OrderedDict(), "outcome": OrderedDict()}
+        self._sizes = {"conclusion": CONCLUSION_WINDOW, "outcome": OUTCOME_WINDOW}
+
+    def configure(self, run: Mapping[str, Any]) -> None:
+        """Take the window sizes the run line states."""
+        windows = run.get("windows")
+        if isinstance(windows, dict):
+            for kind in self._sizes:
+                size = windows.get(kind)
+                if type(size) is int and 0 < size <= MAX_READ_WINDOW:
+                    self._sizes[kind] = size
+
+    def define(self, kind: str, shared_id: str, value: Any) -> None:
+        known = self._known[kind]
+        known[shared_id] = value
+        known.move_to_end(shared_id)
+        if len(known) > self._sizes[kind]:
+            known.popitem(last=False)
+
+    def refer(self, kind: str, shared_id: Any) -> Any:
+        """What was defined for ``shared_id`` as a ``kind`` line and is still held, or None; a use, as the writer's."""
+        known = self._known.get(kind)
+        if known is None or not isinstance(shared_id, str) or shared_id not in known:
+            return None
+        known.move_to_end(shared_id)
+        return known[shared_id]
 
 
 def _plain(key):
@@ -897,27 +943,38 @@ def short_id(shared_id: Any) -> str:
 class SharedLines:
     """The outcome and conclusion lines of one trace, found by id while the file is streamed.
 
-    Only each id's type, line number and byte offset are kept; contents come
-    from a small cache of parsed lines or are read back from the file, so
-    memory grows with the number of distinct shared lines, not their size.
-    The latest definition of an id wins (a rewritten line has the same
-    content, or the chain check says otherwise).
+    Which lines are known follows the writer's windows (SharedIndex): only
+    each held id's line number and byte offset are kept, and for a
+    conclusion also where its outcome is (the writer may forget an outcome
+    while still using a conclusion that refers to it). Contents come from a
+    small cache of parsed lines or are read back from the file, so memory
+    stays flat however long the trace. The latest definition of an id wins
+    (a rewritten line has the same content, or the chain check says otherwise).
     """
 
     CACHE_SIZE = 2048
 
     def __init__(self, path: str):
         self.path = path
-        self._where: Dict[str, Tuple[str, int, int]] = {}  # id -> (type, line number, offset)
+        self._index = SharedIndex()  # id -> (line number, offset[, the outcome's (id, line number, offset)])
         self._cache: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
         self._stream = None
 
     def note(self, line: Line) -> None:
         """Call with every line, in order."""
         obj = line.obj
-        if obj is None or obj.get("type") not in SHARED_TYPES or not isinstance(obj.get("id"), str):
+        if obj is None:
             return
-        self._where[obj["id"]] = (obj["type"], line.number, line.offset)
+        kind = obj.get("type")
+        if kind == "run" and line.number == 1:
+            self._index.configure(obj)
+        if kind not in SHARED_TYPES or not isinstance(obj.get("id"), str):
+            return
+        where: Tuple = (line.number, line.offset)
+        if kind == "conclusion":
+            outcome = self._index.refer("outcome", obj.get("outcome"))
+            where += ((obj.get("outcome"),) + outcome if outcome is not None else None,)
+        self._index.define(kind, obj["id"], where)
         self._remember(obj["id"], obj)
 
     def _remember(self, shared_id: str, obj: Dict[str, Any]) -> None:
@@ -926,25 +983,32 @@ class SharedLines:
         if len(self._cache) > self.CACHE_SIZE:
             self._cache.popitem(last=False)
 
-    def get(self, kind: str, shared_id: Any) -> Optional[Dict[str, Any]]:
-        """The ``kind`` line with this id defined so far, or None."""
-        if not isinstance(shared_id, str):
-            return None
-        where = self._where.get(shared_id)
-        if where is None or where[0] != kind:
-            return None
+    def _read(self, kind: str, shared_id: str, line_number: int, offset: int) -> Optional[Dict[str, Any]]:
         obj = self._cache.get(shared_id)
-        if obj is None:
-            if self._stream is None:
-                self._stream = _open_trace(self.path)
-            self._stream.seek(where[2])
-            obj = _parse(where[1], self._stream.readline(), where[2]).obj
-            if obj is None or obj.get("id") != shared_id:
-                return None  # the file changed while it was read
-            self._remember(shared_id, obj)
-        else:
+        if obj is not None and obj.get("type") == kind:
             self._cache.move_to_end(shared_id)
+            return obj
+        if self._stream is None:
+            self._stream = _open_trace(self.path)
+        self._stream.seek(offset)
+        obj = _parse(line_number, self._stream.readline(), offset).obj
+        if obj is None or obj.get("id") != shared_id or obj.get("type") != kind:
+            return None  # the file changed while it was read
+        self._remember(shared_id, obj)
         return obj
+
+    def skip(self, record: Mapping[str, Any]) -> None:
+        """A record line not expanded: it still uses its conclusion, as it did for the writer."""
+        self._index.refer("conclusion", record.get("conclusion"))
+
+    def conclusion_of(self, record: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
+        """(conclusion line, outcome line) a record line refers to, each None when not defined before it."""
+        where = self._index.refer("conclusion", record.get("conclusion"))
+        if where is None:
+            return None, None
+        conclusion = self._read("conclusion", record["conclusion"], where[0], where[1])
+        outcome = self._read("outcome", *where[2]) if where[2] is not None and conclusion is not None else None
+        return conclusion, outcome
 
     def expand(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         """A record object as a self-contained (format 1) entry: facts, firings and result filled in.
@@ -956,8 +1020,7 @@ class SharedLines:
         if "conclusion" not in obj:
             return obj
         entry = dict(obj)
-        conclusion = self.get("conclusion", obj["conclusion"])
-        outcome = self.get("outcome", conclusion.get("outcome")) if conclusion is not None else None
+        conclusion, outcome = self.conclusion_of(obj)
         if outcome is None:
             missing = ("conclusion " + short_id(obj["conclusion"]) if conclusion is None
                        else "outcome " + short_id(conclusion.get("outcome")))
@@ -988,7 +1051,9 @@ def records(path: str, select=None) -> Iterator[Dict[str, Any]]:
             if kind == "record":
                 if select is None or select(obj):
                     yield shared.expand(obj)
-            elif kind in SHARED_TYPES:
+                else:
+                    shared.skip(obj)
+            else:
                 shared.note(line)
     finally:
         shared.close()
@@ -1030,12 +1095,12 @@ def _describe(obj: Mapping[str, Any]) -> str:
     return f"{kind} line" if isinstance(kind, str) else "line"
 
 
-def _reference_problem(kind: str, ref: Any, defined: Mapping[str, Tuple[str, int, Optional[str]]]) -> Optional[str]:
-    """Why a reference to a ``kind`` line cannot be trusted, or None."""
+def _reference_problem(kind: str, ref: Any, defined: SharedIndex) -> Optional[str]:
+    """Why a reference to a ``kind`` line cannot be trusted, or None (the reference is a use, as the writer's)."""
     if not isinstance(ref, str):
         return f"has no {kind} id"
-    found = defined.get(ref)
-    if found is None or found[0] != kind:
+    found = defined.refer(kind, ref)
+    if found is None:
         return (f"refers to {kind} {short_id(ref)}, which is not defined before it: "
                 "a line was deleted or moved, or the id was edited")
     if found[2] is not None:
@@ -1052,7 +1117,7 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
     end_line = 0
     unexplained: List[Tuple[int, str, int]] = []  # (line, its prev, line before it)
     problems: List[Tuple[int, str]] = []
-    defined: Dict[str, Tuple[str, int, Optional[str]]] = {}  # shared id -> (type, line, why it is broken or None)
+    defined = SharedIndex()  # shared id -> (type, line, why it is broken or None), as far as the writer's windows reach
 
     def problem(line_no: int, text: str) -> None:
         problems.append((line_no, text))
@@ -1091,6 +1156,7 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
                 problem(line.number, f"line {line.number} is a second run line: traces were joined or lines inserted")
             else:
                 report.run = obj
+                defined.configure(obj)
         elif kind == "record":
             if end is None:
                 report.records += 1
@@ -1105,7 +1171,7 @@ def check_chain(path: str, signing_key: Optional[bytes] = None, max_problems: in
                 problem(line.number, f"line {line.number} ({_describe(obj)}) does not match its id: "
                                      "its content or its id was edited")
                 broken = "does not match its id"
-            defined[shared_id] = (kind, line.number, broken)
+            defined.define(kind, shared_id, (kind, line.number, broken))
         elif kind == "end":
             if end is None:
                 end, end_line = obj, line.number

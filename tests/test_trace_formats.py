@@ -13,6 +13,8 @@ from engine.records import normalise
 from engine.screening import Screener
 from engine.trace import (
     AnswersText,
+    canonical,
+    chain_hash,
     FiringsText,
     SharedLines,
     check_chain,
@@ -210,3 +212,113 @@ def read_bytes(part) -> bytes:
     part.flush()
     with open(part.path, "rb") as stream:
         return stream.read()
+
+
+def _many_conclusions(count: int):
+    """Raw rows with ``count`` different answer sets (so as many conclusion lines), each seen twice, far apart."""
+    from engine.fields import YES_NO_FIELDS
+
+    rows = []
+    for number in range(count):
+        row = {"record_id": f"m{number}", "age_years": str(20 + number % 60), "sex": "female"}
+        row.update({field: "yes" if number >> bit & 1 else "no" for bit, field in enumerate(YES_NO_FIELDS[:8])})
+        rows.append(row)
+    return rows + [dict(row, record_id=row["record_id"] + "b") for row in rows]
+
+
+def test_a_reader_holds_only_what_the_writers_windows_held_and_still_finds_every_reference(tmp_path, monkeypatch):
+    """Readers mirror the writer's windows (SharedIndex), so memory stays flat however long the trace."""
+    from engine import trace as trace_module
+
+    path = str(tmp_path / "t.jsonl")
+    monkeypatch.setattr(trace_module, "CONCLUSION_WINDOW", 5)
+    monkeypatch.setattr(trace_module, "OUTCOME_WINDOW", 3)
+    write_trace_for_rows(_many_conclusions(60), path, SCREENER)
+    monkeypatch.undo()  # the reader takes the sizes from the run line, not from its own defaults
+    assert objects_of(path)[0]["windows"] == {"conclusion": 5, "outcome": 3}
+    held = []
+    original_define = trace_module.SharedIndex.define
+
+    def define(self, kind, shared_id, value):
+        original_define(self, kind, shared_id, value)
+        held.append(len(self._known[kind]))
+
+    monkeypatch.setattr(trace_module.SharedIndex, "define", define)
+    report = check_chain(path)
+    assert report.ok, report.problems
+    entries = list(records(path))
+    assert len(entries) == 120 and all("unresolved" not in e and e["firings"] for e in entries)
+    assert held and max(held) <= 5
+    assert verify(path, SCREENER).differing == 0
+
+
+def test_a_run_line_without_windows_is_read_with_the_format_2_sizes(tmp_path, monkeypatch):
+    """Traces written before the run line stated its windows used the same sizes as today's defaults."""
+    from engine import trace as trace_module
+
+    path = tmp_path / "t.jsonl"
+    write_trace_for_rows(_many_conclusions(40), str(path), SCREENER)
+    assert check_chain(str(path)).ok
+    # the same trace read by a reader whose defaults are too small for it: only the run line's sizes save it
+    monkeypatch.setattr(trace_module, "CONCLUSION_WINDOW", 2)
+    monkeypatch.setattr(trace_module, "OUTCOME_WINDOW", 2)
+    assert check_chain(str(path)).ok
+    run = objects_of(path)[0]
+    del run["windows"]
+    run.pop("hash")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = canonical(run)[:-1] + ',"hash":"' + chain_hash(run["prev"], canonical(run)) + '"}\n'
+    rechained = [lines[0]]
+    prev = json.loads(lines[0])["hash"]
+    for line in lines[1:]:
+        obj = json.loads(line)
+        obj["prev"] = prev
+        obj.pop("hash")
+        if obj["type"] == "end":
+            obj["final_hash"] = prev
+        prev = chain_hash(prev, canonical(obj))
+        rechained.append(canonical(obj)[:-1] + ',"hash":"' + prev + '"}\n')
+    path.write_text("".join(rechained), encoding="utf-8")
+    report = check_chain(str(path))
+    assert not report.ok and any("which is not defined before it" in p for p in report.problems)
+    monkeypatch.undo()
+    assert check_chain(str(path)).ok  # with the format 2 sizes it reads whole
+
+
+def objects_of(path):
+    with open(path, encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream]
+
+
+def test_a_conclusion_in_constant_use_is_written_once_and_found_by_every_record(tmp_path, monkeypatch):
+    """The writer keeps a conclusion every other record uses; a reader must keep it too (a use is a touch)."""
+    from engine import trace as trace_module
+
+    others = _many_conclusions(30)[:30]
+    common = dict(others[0], record_id="common")
+    rows = [row for other in others[1:] for row in (dict(common), other)]
+    path = str(tmp_path / "t.jsonl")
+    monkeypatch.setattr(trace_module, "CONCLUSION_WINDOW", 3)
+    monkeypatch.setattr(trace_module, "OUTCOME_WINDOW", 3)
+    write_trace_for_rows(rows, path, SCREENER)
+    objects = objects_of(path)
+    common_id = objects[[o.get("record_id") for o in objects].index("common")]["conclusion"]
+    assert sum(o.get("id") == common_id for o in objects) == 1  # never forgotten by the writer, never rewritten
+    report = check_chain(path)
+    assert report.ok, report.problems
+    assert all("unresolved" not in entry for entry in records(path))
+
+
+def test_records_passed_over_by_select_still_count_as_uses(tmp_path, monkeypatch):
+    """'audit show ID' expands one record, but every record before it used its conclusion, as for the writer."""
+    from engine import trace as trace_module
+
+    others = _many_conclusions(30)[:30]
+    common = dict(others[0], record_id="common")
+    rows = [row for other in others[1:] for row in (dict(common), other)] + [dict(common, record_id="last")]
+    path = str(tmp_path / "t.jsonl")
+    monkeypatch.setattr(trace_module, "CONCLUSION_WINDOW", 3)
+    monkeypatch.setattr(trace_module, "OUTCOME_WINDOW", 3)
+    write_trace_for_rows(rows, path, SCREENER)
+    [entry] = records(path, select=lambda obj: obj.get("record_id") == "last")
+    assert "unresolved" not in entry and entry["firings"] and entry["facts"]["yes"] == []
