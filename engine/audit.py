@@ -17,7 +17,8 @@ from .intake import recommended_for, row_for_age
 from .knowledge import KnowledgeBase
 from .records import Record
 from .screening import FactKey, Screener
-from .trace import PSEUDONYM_KEY_ENV, ChainReport, Pseudonymizer, check_chain, dumps, read_lines, records, run_object
+from .trace import (PSEUDONYM_KEY_ENV, ChainReport, Pseudonymizer, check_chain, dumps, read_lines, record_lines,
+                    records, run_object)
 
 REPLAY_MEMO_SIZE = 65536
 KIND_WORDS = {"risk_factor": "risk factor", "sign": "sign", "red_flag": "red flag"}
@@ -468,33 +469,37 @@ def verify(path: str, screener: Screener, signing_key: Optional[bytes] = None, m
     if not report.chain.ok:
         return report
     replayed: Dict[Tuple[str, Any], List[str]] = {}  # (conclusion id, current FactKey) -> differences
-    for entry in records(path):
-        if (entry.get("result") or {}).get("level") == "error":
+    for obj, expand in record_lines(path):
+        if "conclusion" not in obj and (obj.get("result") or {}).get("level") == "error":  # self-contained
             report.error_rows += 1
             continue
         report.replayed += 1
         try:
-            details = _replay(entry, screener, replayed)
+            details = _replay(obj, expand, screener, replayed)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             details = [f"cannot be replayed: the record object is malformed ({type(exc).__name__}: {exc})"]
         if details:
             report.differing += 1
             if len(report.differences) < max_differences:
-                report.differences.append(Difference(record_heading(entry), details))
+                report.differences.append(Difference(record_heading(obj), details))
     return report
 
 
-def _replay(entry: Mapping[str, Any], screener: Screener, memo: Dict[Tuple[str, Any], List[str]]) -> List[str]:
-    """compare_record, once per (shared conclusion, current FactKey): format 2 records share their conclusion."""
-    conclusion, answers = entry.get("conclusion"), entry.get("answers")
+def _replay(obj: Mapping[str, Any], expand, screener: Screener, memo: Dict[Tuple[str, Any], List[str]]) -> List[str]:
+    """compare_record, once per (shared conclusion, current FactKey): format 2 records share their conclusion.
+
+    ``obj`` is the record line as written and ``expand()`` its self-contained
+    entry, read only when the memo does not already hold the answer.
+    """
+    conclusion, answers = obj.get("conclusion"), obj.get("answers")
     if not isinstance(conclusion, str) or not isinstance(answers, dict):
-        return compare_record(entry, screener)
-    key = screener.fact_key(Record(str(entry.get("record_id")), answers))
+        return compare_record(expand(), screener)
+    key = screener.fact_key(Record(str(obj.get("record_id")), answers))
     details = memo.get((conclusion, key))
     if details is None:
         if len(memo) >= REPLAY_MEMO_SIZE:
             memo.clear()
-        details = memo[(conclusion, key)] = replay_differences(entry, screener, key)
+        details = memo[(conclusion, key)] = replay_differences(expand(), screener, key)
     return details
 
 

@@ -322,3 +322,24 @@ def test_records_passed_over_by_select_still_count_as_uses(tmp_path, monkeypatch
     write_trace_for_rows(rows, path, SCREENER)
     [entry] = records(path, select=lambda obj: obj.get("record_id") == "last")
     assert "unresolved" not in entry and entry["firings"] and entry["facts"]["yes"] == []
+
+
+def test_the_chain_check_accepts_a_line_by_its_own_bytes_or_by_its_canonical_form_and_nothing_else(tmp_path):
+    """check_chain hashes a line's bytes as written (quick) and falls back to the canonical JSON; both bind content."""
+    path = tmp_path / "t.jsonl"
+    write_trace_for_rows(ROWS, str(path), SCREENER)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert check_chain(str(path)).ok
+    # the same objects written another way (spaces, another key order): still the same canonical content
+    spaced = [json.dumps(json.loads(line), indent=None, separators=(", ", ": ")) + "\n" for line in lines]
+    spaced[1] = json.dumps(dict(reversed(list(json.loads(lines[1]).items())))) + "\n"
+    path.write_text("".join(spaced), encoding="utf-8")
+    assert check_chain(str(path)).ok
+    # a changed value is caught either way: in the bytes as written, and in a respaced line
+    for changed in (lines, spaced):
+        edited = list(changed)
+        at = next(i for i, line in enumerate(edited) if '"record"' in line and "true" in line)
+        edited[at] = edited[at].replace("true", "false", 1)
+        path.write_text("".join(edited), encoding="utf-8")
+        report = check_chain(str(path))
+        assert not report.ok and any("was edited" in p for p in report.problems)
