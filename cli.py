@@ -289,7 +289,8 @@ def screen(input_paths, example, encoding, output, fmt, quiet, progress, knowled
                                             after_row=after_row, after_rows=after_rows, tracer=job.tracer,
                                             progress=stderr if show_progress else None,
                                             resume_after=job.resumed_rows, jobs=jobs, dask=dask_address)
-                summary = job.complete(summary)
+                read_sha256 = getattr(source, "read_sha256", None)
+                summary = job.complete(summary, read_sha256() if read_sha256 is not None else None)
     if not quiet:
         for line in summary_lines(summary, source):
             click.echo(line, err=True)

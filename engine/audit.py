@@ -236,7 +236,8 @@ def show_run(path: str, kb: KnowledgeBase) -> str:
         f"Started: {run.get('started_utc')}",
         f"Command: {command.get('name')}" + "".join(
             f" {k}={v}" for k, v in sorted(command.items()) if k != "name" and v not in (None, False)),
-        f"Input sha256: {run.get('input_sha256') or '(no input file)'}",
+        "Input sha256: " + (run.get("input_sha256") or (f"{end['input_sha256']} (standard input, as read)"
+                                                         if end and end.get("input_sha256") else "(none)")),
         f"Knowledge version: {run.get('knowledge_version')}"
         + ("" if run.get("knowledge_version") == kb.version else f" (current: {kb.version})"),
         f"Trace format: {run.get('format')}",

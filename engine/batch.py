@@ -11,6 +11,7 @@ import codecs
 import csv
 import gc
 import difflib
+import hashlib
 import io
 import os
 import re
@@ -366,6 +367,12 @@ class BatchInput:
         self.header, self.raw_rows = read_rows(self._lines(), self.counts, raw=True)
         return self
 
+    hashed_reads = None  # standard input: the sha256 of what has been read of it (open_input)
+
+    def read_sha256(self) -> Optional[str]:
+        """sha256 of standard input as read, once it is read to its end (None for a file: hash the file)."""
+        return self.hashed_reads.hexdigest() if self.hashed_reads is not None else None
+
     @property
     def rows(self) -> Iterator[InputRow]:
         """The rows as InputRows (they come from, and use up, :attr:`raw_rows`)."""
@@ -427,13 +434,33 @@ class BatchInput:
         self.close()
 
 
+class _HashedReads(io.RawIOBase):
+    """A stream that hashes every byte read through it: standard input cannot be hashed beforehand."""
+
+    def __init__(self, inner: BinaryIO):
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.inner.read1(len(buffer)) if hasattr(self.inner, "read1") else self.inner.read(len(buffer))
+        buffer[:len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+
 def open_input(path: str, encoding: str = "utf-8-sig") -> BatchInput:
     """Open a CSV file ('-' is standard input) and check it as a whole."""
     if path == "-":
         stdin = getattr(sys.stdin, "buffer", None)
         if stdin is None:
             raise InputError("standard input is closed; give a CSV file, or pipe one in with -")
-        return BatchInput(stdin, encoding, owns=False)
+        hashed = _HashedReads(stdin)
+        batch_input = BatchInput(io.BufferedReader(hashed), encoding, owns=False)
+        batch_input.hashed_reads = hashed.digest
+        return batch_input
     try:
         binary = open(path, "rb")
     except FileNotFoundError:

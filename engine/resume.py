@@ -403,11 +403,14 @@ class ScreenJob:
 
     # -- ending ---------------------------------------------------------------
 
-    def complete(self, summary: Summary) -> Summary:
-        """Finish the trace, make both files appear under their final names, drop the state."""
+    def complete(self, summary: Summary, input_sha256: Optional[str] = None) -> Summary:
+        """Finish the trace, make both files appear under their final names, drop the state.
+
+        ``input_sha256``: of standard input as read, for the trace's end line.
+        """
         if self._finished_state is None:
             if self.tracer is not None:
-                self.tracer.finish()
+                self.tracer.finish(input_sha256)
             for part in (self.output, self.trace):
                 if part is not None:
                     part.sync()

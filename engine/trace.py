@@ -432,8 +432,11 @@ class TraceWriter:
         return self._write_text('{"facts":' + facts + ',"id":"' + conclusion_id + '","outcome":"' + outcome_id
                                 + '","prev":"' + self.prev + '","type":"conclusion"}')
 
-    def write_end(self) -> str:
+    def write_end(self, input_sha256: Optional[str] = None) -> str:
+        """The end line; ``input_sha256`` for an input hashed while it was read (standard input)."""
         end: Dict[str, Any] = {"type": "end", "records": self.records, "final_hash": self.prev}
+        if input_sha256 is not None:
+            end["input_sha256"] = input_sha256
         if self.signing_key is not None:
             end["hmac"] = signature(self.signing_key, self.prev)
         digest = self._write(end)
@@ -848,8 +851,9 @@ class Tracer:
             record = normalise(row.answers, row.number)
         self.record(record, result, row.number, getattr(row, "key", None))  # ... and its FactKey
 
-    def finish(self) -> None:
-        self.writer.write_end()
+    def finish(self, input_sha256: Optional[str] = None) -> None:
+        """Write the end line (with the sha256 of standard input, which the run line could not have)."""
+        self.writer.write_end(input_sha256)
 
     def close(self) -> None:
         self.writer.stream.close()

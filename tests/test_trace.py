@@ -726,17 +726,24 @@ def test_trace_may_not_overwrite_the_input_or_the_output(tmp_path):
     assert (tmp_path / "in.csv").read_bytes() == before
 
 
-def test_trace_of_standard_input_has_no_input_hash_and_verifies(tmp_path):
+def test_a_trace_of_standard_input_ends_with_its_hash_as_read_and_verifies(tmp_path):
+    """Standard input cannot be hashed before screening: its sha256 is taken as it is read, for the end line."""
     source = write_input(tmp_path / "in.csv")
     trace = tmp_path / "stdin.jsonl"
-    with open(source, encoding="utf-8") as stream:
-        result = CliRunner().invoke(main, ["screen", "-", "--format", "jsonl", "--trace", str(trace), "-q"],
-                                    input=stream.read())
+    data = (tmp_path / "in.csv").read_bytes()
+    result = CliRunner().invoke(main, ["screen", "-", "--format", "jsonl", "--trace", str(trace), "-q"], input=data)
     assert result.exit_code == 1  # the error row
     assert len(result.output.splitlines()) == 5
-    run = objects(trace)[0]
+    run, end = objects(trace)[0], objects(trace)[-1]
     assert run["input_sha256"] is None and run["command"]["fmt"] == "jsonl"
+    assert end["type"] == "end" and end["input_sha256"] == hashlib.sha256(data).hexdigest()
     assert check_chain(str(trace)).ok
+    shown = CliRunner().invoke(main, ["audit", "show", str(trace)]).output
+    assert f"Input sha256: {end['input_sha256']} (standard input, as read)" in shown
+    # a file's hash is in the run line, taken before screening, and the end line has none
+    result = CliRunner().invoke(main, ["screen", source, "--trace", str(tmp_path / "file.jsonl"), "-q"])
+    run, end = objects(tmp_path / "file.jsonl")[0], objects(tmp_path / "file.jsonl")[-1]
+    assert run["input_sha256"] == hashlib.sha256(data).hexdigest() and "input_sha256" not in end
 
 
 def test_removed_start_is_reported(tmp_path):
