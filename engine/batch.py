@@ -367,7 +367,7 @@ class BatchInput:
         self.header, self.raw_rows = read_rows(self._lines(), self.counts, raw=True)
         return self
 
-    hashed_reads = None  # standard input: the sha256 of what has been read of it (open_input)
+    hashed_reads = None  # standard input: gives the sha256 of what has been read of it (open_input)
 
     def read_sha256(self) -> Optional[str]:
         """sha256 of standard input as read, once it is read to its end (None for a file: hash the file)."""
@@ -435,11 +435,14 @@ class BatchInput:
 
 
 class _HashedReads(io.RawIOBase):
-    """A stream that hashes every byte read through it: standard input cannot be hashed beforehand."""
+    """A stream that hashes every byte read through it: a pipe cannot be hashed beforehand."""
 
     def __init__(self, inner: BinaryIO):
         self.inner = inner
         self.digest = hashlib.sha256()
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
 
     def readable(self) -> bool:
         return True
@@ -451,15 +454,38 @@ class _HashedReads(io.RawIOBase):
         return len(data)
 
 
+class _HashedLater:
+    """The sha256 of a seekable stream from ``start`` to its end, read again when asked for."""
+
+    def __init__(self, stream: BinaryIO, start: int):
+        self.stream = stream
+        self.start = start
+
+    def hexdigest(self) -> str:
+        position = self.stream.tell()
+        digest = hashlib.sha256()
+        try:
+            self.stream.seek(self.start)
+            for block in iter(lambda: self.stream.read(1 << 20), b""):
+                digest.update(block)
+        finally:
+            self.stream.seek(position)
+        return digest.hexdigest()
+
+
 def open_input(path: str, encoding: str = "utf-8-sig") -> BatchInput:
     """Open a CSV file ('-' is standard input) and check it as a whole."""
     if path == "-":
         stdin = getattr(sys.stdin, "buffer", None)
         if stdin is None:
             raise InputError("standard input is closed; give a CSV file, or pipe one in with -")
-        hashed = _HashedReads(stdin)
-        batch_input = BatchInput(io.BufferedReader(hashed), encoding, owns=False)
-        batch_input.hashed_reads = hashed.digest
+        if stdin.seekable():  # a file given as standard input (< FILE): read as a file, hashed at the end
+            hashed = _HashedLater(stdin, stdin.tell())
+            batch_input = BatchInput(stdin, encoding, owns=False)
+        else:
+            hashed = _HashedReads(stdin)
+            batch_input = BatchInput(io.BufferedReader(hashed), encoding, owns=False)
+        batch_input.hashed_reads = hashed
         return batch_input
     try:
         binary = open(path, "rb")

@@ -763,3 +763,21 @@ def test_a_device_as_trace_keeps_its_permissions(tmp_path):
     result = CliRunner().invoke(main, ["screen", source, "-q", "--trace", os.devnull])
     assert result.exit_code == 1
     assert stat.S_IMODE(os.stat(os.devnull).st_mode) == before
+
+
+def test_piped_standard_input_is_hashed_as_it_is_read(monkeypatch):
+    """A pipe cannot be read twice: every byte is hashed on its way to the reader (engine.batch._HashedReads)."""
+    import types
+
+    from engine.batch import open_input
+
+    data = b"record_id,age_years,diabetes\r\nR1,40,yes\r\nR2,,no\r\n"
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        assert not pipe.seekable()
+        monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=pipe))
+        source = open_input("-")
+        assert [row.answers["record_id"] for row in source.rows] == ["R1", "R2"]
+        assert source.read_sha256() == hashlib.sha256(data).hexdigest()
