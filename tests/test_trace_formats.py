@@ -13,10 +13,10 @@ from engine.records import normalise
 from engine.screening import Screener
 from engine.trace import (
     AnswersText,
-    canonical,
-    chain_hash,
     FiringsText,
     SharedLines,
+    canonical,
+    chain_hash,
     check_chain,
     dumps,
     read_lines,
@@ -191,10 +191,11 @@ def test_lines_collected_in_a_block_are_written_at_its_end_even_when_it_fails(tm
     part, _ = PartFile.create(str(tmp_path / "t.jsonl"), "trace file")
     writer = TraceWriter(part)
     writer.write_run({"format": 2})
+    before = len(read_bytes(part))
     try:
         with writer.collected():
             writer.write_record({"row": 1})
-            assert part.bytes == len(read_bytes(part))  # nothing of the block written yet
+            assert part.bytes == len(read_bytes(part)) == before  # nothing of the block written yet
             writer.write_record({"row": 2})
             raise KeyboardInterrupt
     except KeyboardInterrupt:
