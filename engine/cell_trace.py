@@ -14,19 +14,12 @@ from typing import Dict, Tuple
 
 from .cell_screening import VALUES, CellRow, CellScreener, Outcome
 from .fields import ANSWER_FIELDS
-from .trace import TraceTexts, _float_repr, _string, _value_text, conclusion_text_id, dumps
+from .trace import TraceTexts, _string, _value_text, conclusion_text_id, dumps
 
 PARTS_SIZE = 16384  # answers parts by codes (~0.8 kB each; quick to rebuild)
 IDS_SIZE = 32768  # (conclusion id, outcome id, facts text) by (codes, intake token), ~0.6 kB each
 OUTCOME_TEXTS_SIZE = 4096  # (firings text, result text) by outcome id, ~3 kB each
 _SLOT = "\x00"  # never in canonical JSON text: control characters are escaped
-
-
-def _number_text(value) -> str:
-    """_value_text, with the common finite float first."""
-    if value.__class__ is float and value - value == 0.0:
-        return _float_repr(value)
-    return _value_text(value)
 
 
 class CellTrace:
@@ -60,8 +53,8 @@ class CellTrace:
         """``dumps(record.answers)`` of the row's Record."""
         parts = self._parts.get(row.codes) or self._new_parts(row.codes)
         first, second, third = self._values(row)
-        return (parts[0] + _number_text(first) + parts[1] + _number_text(second) + parts[2]
-                + _number_text(third) + parts[3])
+        return (parts[0] + _value_text(first) + parts[1] + _value_text(second) + parts[2]
+                + _value_text(third) + parts[3])
 
     def _new_parts(self, codes: str) -> Tuple[str, ...]:
         texts = [piece[0] if len(piece) == 1 else piece[1][codes[piece[0]]] for piece in self._pieces]

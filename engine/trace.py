@@ -212,15 +212,15 @@ class AnswersText:
 
 def _value_text(value) -> str:
     """``dumps(value)`` for one answer, the common kinds without the encoder (equal inside an object too)."""
+    kind = value.__class__
+    if kind is float and value - value == 0.0:  # finite: json writes float.__repr__ (numbers are most answers)
+        return _float_repr(value)
     if value is None:
         return "null"
-    kind = value.__class__
     if kind is bool:
         return "true" if value else "false"
     if kind is str:
         return _string(value)
-    if kind is float and value - value == 0.0:  # finite: json writes float.__repr__
-        return _float_repr(value)
     if kind is int:
         return _int_repr(value)
     return dumps(value)
