@@ -22,6 +22,14 @@ OUTCOME_TEXTS_SIZE = 4096  # (firings text, result text) by outcome id, ~3 kB ea
 _SLOT = "\x00"  # never in canonical JSON text: control characters are escaped
 
 
+def _kept(memo: Dict, key, value, size: int):
+    """``value``, remembered under ``key``; a full memo is emptied first (the texts never depend on it)."""
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 class CellTrace:
     """Answers text and conclusion id of a CellRow, equal to what engine.trace.Tracer writes for its Record."""
 
@@ -58,11 +66,7 @@ class CellTrace:
 
     def _new_parts(self, codes: str) -> Tuple[str, ...]:
         texts = [piece[0] if len(piece) == 1 else piece[1][codes[piece[0]]] for piece in self._pieces]
-        parts = tuple(("{" + ",".join(texts) + "}").split(_SLOT))
-        if len(self._parts) >= PARTS_SIZE:
-            self._parts.clear()
-        self._parts[codes] = parts
-        return parts
+        return _kept(self._parts, codes, tuple(("{" + ",".join(texts) + "}").split(_SLOT)), PARTS_SIZE)
 
     def conclusion_id(self, row: CellRow, conclusions: Dict[str, Tuple[str, str]],
                       outcomes: Dict[str, Tuple[str, str]]) -> str:
@@ -82,7 +86,8 @@ class CellTrace:
             if outcome_id not in outcomes:
                 texts = self._outcome_texts.get(outcome_id)
                 if texts is None:
-                    texts = self._keep_outcome(outcome_id, self.texts.outcome_parts(row.outcome.conclusion, outcome_id))
+                    texts = _kept(self._outcome_texts, outcome_id,
+                                  self.texts.outcome_parts(row.outcome.conclusion, outcome_id), OUTCOME_TEXTS_SIZE)
                 outcomes[outcome_id] = texts
         return conclusion_id
 
@@ -91,19 +96,7 @@ class CellTrace:
         outcome_id = self._outcome_ids.get(outcome)
         if outcome_id is None:  # the first row of this engine key: build its outcome's texts
             outcome_id, texts = self.texts.outcome_texts(outcome.conclusion)
-            self._keep_outcome(outcome_id, texts)
-            if len(self._outcome_ids) >= IDS_SIZE:
-                self._outcome_ids.clear()
-            self._outcome_ids[outcome] = outcome_id
+            _kept(self._outcome_texts, outcome_id, texts, OUTCOME_TEXTS_SIZE)
+            _kept(self._outcome_ids, outcome, outcome_id, IDS_SIZE)
         facts = dumps(self.cells.fact_key(row).as_dict())
-        known = (conclusion_text_id(facts, outcome_id), outcome_id, facts)
-        if len(self._ids) >= IDS_SIZE:
-            self._ids.clear()
-        self._ids[memo_key] = known
-        return known
-
-    def _keep_outcome(self, outcome_id: str, texts: Tuple[str, str]) -> Tuple[str, str]:
-        if len(self._outcome_texts) >= OUTCOME_TEXTS_SIZE:
-            self._outcome_texts.clear()
-        self._outcome_texts[outcome_id] = texts
-        return texts
+        return _kept(self._ids, memo_key, (conclusion_text_id(facts, outcome_id), outcome_id, facts), IDS_SIZE)
