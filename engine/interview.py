@@ -186,8 +186,9 @@ class Interview:
         self.cursor = 0
         self._position = {q.field: i for i, q in enumerate(self.questions)}
         self._fixed_inputs = self._inputs_never_skipped()
+        read_by_rules = self._read_by_rules()
         self._table_only = frozenset(  # yes/no answers used only to choose the intake-table column
-            f for f in INTAKE_TABLE_INPUTS if FIELD_TYPES[f] == YES_NO and f not in self._read_by_rules())
+            f for f in INTAKE_TABLE_INPUTS if FIELD_TYPES[f] == YES_NO and f not in read_by_rules)
 
     def _inputs_never_skipped(self) -> frozenset:
         """Answers that feed the intake comparison, or decide whether other questions apply."""
